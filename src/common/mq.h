@@ -39,6 +39,10 @@ int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err);
 /* Closes the channel and connection politely when still usable, then frees. NULL is a no-op. */
 void mq_close(mq_conn_t *c);
 
+/* Marks c as broken (socket error, connection.close received): mq_close then skips the polite
+ * close handshake, which would block on a dead peer. */
+void mq_conn_mark_broken(mq_conn_t *c);
+
 /* Returns the raw rabbitmq-c state, borrowed, for the owner's publish/consume calls. */
 amqp_connection_state_t mq_state(mq_conn_t *c);
 

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+#include "common/mq.h"
+
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct mq_conn {
+    amqp_connection_state_t state;
+    bool usable; /* the channel and connection are still open, so a polite close is possible */
+};
+
+int mq_status_err(int status, const char *what, err_t *err)
+{
+    int code;
+    switch (status) {
+    case AMQP_STATUS_OK:
+        return 0;
+    case AMQP_STATUS_NO_MEMORY:
+        code = ERR_NOMEM;
+        break;
+    case AMQP_STATUS_TIMEOUT:
+    case AMQP_STATUS_HEARTBEAT_TIMEOUT:
+        code = ERR_TIMEOUT;
+        break;
+    case AMQP_STATUS_BAD_URL:
+    case AMQP_STATUS_INVALID_PARAMETER:
+        code = ERR_INVAL;
+        break;
+    case AMQP_STATUS_BAD_AMQP_DATA:
+    case AMQP_STATUS_UNKNOWN_CLASS:
+    case AMQP_STATUS_UNKNOWN_METHOD:
+    case AMQP_STATUS_WRONG_METHOD:
+    case AMQP_STATUS_UNEXPECTED_STATE:
+        code = ERR_PROTO;
+        break;
+    default: /* socket, TCP, connection-closed, resolution: the broker is out of reach */
+        code = ERR_UNAVAIL;
+        break;
+    }
+    return err_set(err, code, NULL, "%s: %s", what, amqp_error_string2(status));
+}
+
+int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return 0;
+    case AMQP_RESPONSE_NONE:
+        return err_set(err, ERR_PROTO, NULL, "%s: missing RPC reply", what);
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        return mq_status_err(r.library_error, what, err);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        break;
+    }
+    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const amqp_connection_close_t *m = r.reply.decoded;
+        /* 403 ACCESS_REFUSED and 530 NOT_ALLOWED are configuration problems, not outages. */
+        int code = (m->reply_code == 403 || m->reply_code == 530) ? ERR_INVAL : ERR_UNAVAIL;
+        return err_set(err, code, NULL, "%s: connection closed by broker: %u %.*s", what,
+                       m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+    }
+    if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const amqp_channel_close_t *m = r.reply.decoded;
+        /* 406 PRECONDITION_FAILED on queue.declare means the queue exists with other arguments. */
+        int code = m->reply_code == 406 ? ERR_PROTO : ERR_UNAVAIL;
+        return err_set(err, code, NULL, "%s: channel closed by broker: %u %.*s", what,
+                       m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+    }
+    return err_set(err, ERR_PROTO, NULL, "%s: unexpected server method 0x%08x", what,
+                   (unsigned)r.reply.id);
+}
+
+void mq_mask_url(const char *url, char *out, size_t n)
+{
+    const char *scheme_end = strstr(url, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    const char *colon = NULL;
+    if (at != NULL) {
+        colon = memchr(scheme_end + 3, ':', (size_t)(at - (scheme_end + 3)));
+    }
+    if (colon == NULL) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}
+
+int mq_declare_topology(amqp_connection_state_t state, amqp_channel_t ch, const char *queue,
+                        err_t *err)
+{
+    char dlq[MQ_QUEUE_MAX + 8];
+    if (strlen(queue) == 0 || strlen(queue) > MQ_QUEUE_MAX)
+        return err_set(err, ERR_INVAL, "RABBITMQ_QUEUE", "queue name must be 1..%d bytes",
+                       MQ_QUEUE_MAX);
+    snprintf(dlq, sizeof(dlq), "%s.dlq", queue);
+
+    amqp_queue_declare(state, ch, amqp_cstring_bytes(dlq), 0, 1, 0, 0, amqp_empty_table);
+    int rc = mq_reply_err(amqp_get_rpc_reply(state), "declare dead-letter queue", err);
+    if (rc < 0)
+        return rc;
+
+    amqp_table_entry_t args[2] = {
+        {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("")}},
+        {.key = amqp_cstring_bytes("x-dead-letter-routing-key"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dlq)}},
+    };
+    amqp_table_t table = {.num_entries = 2, .entries = args};
+    amqp_queue_declare(state, ch, amqp_cstring_bytes(queue), 0, 1, 0, 0, table);
+    rc = mq_reply_err(amqp_get_rpc_reply(state), "declare queue", err);
+    if (rc == ERR_PROTO)
+        err_set(err, ERR_PROTO, "RABBITMQ_QUEUE",
+                "queue \"%s\" exists with other arguments than this service declares "
+                "(durable, dead-lettering to \"%s\"): %s",
+                queue, dlq, err ? err->msg : "");
+    return rc;
+}
+
+static int open_socket(amqp_connection_state_t state, const struct amqp_connection_info *ci,
+                       int timeout_ms, err_t *err)
+{
+    if (ci->ssl)
+        return err_set(err, ERR_INVAL, "RABBITMQ_URL", "amqps:// is not supported by this build");
+    amqp_socket_t *sock = amqp_tcp_socket_new(state);
+    if (sock == NULL)
+        return err_set(err, ERR_NOMEM, NULL, "cannot create AMQP socket");
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    int status = amqp_socket_open_noblock(sock, ci->host, ci->port, &tv);
+    if (status != AMQP_STATUS_OK) {
+        mq_status_err(status, "connect", err);
+        if (err)
+            snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
+                     " (%s:%d)", ci->host, ci->port);
+        return err ? err->code : ERR_UNAVAIL;
+    }
+    return 0;
+}
+
+int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
+{
+    struct amqp_connection_info ci;
+    char *url = xstrdup(p->url); /* amqp_parse_url writes into its argument */
+    mq_conn_t *c = xcalloc(1, sizeof(*c));
+    int rc = 0;
+
+    amqp_default_connection_info(&ci);
+    if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) {
+        rc = err_set(err, ERR_INVAL, "RABBITMQ_URL", "malformed AMQP URL");
+        goto out;
+    }
+    c->state = amqp_new_connection();
+    if (c->state == NULL) {
+        rc = err_set(err, ERR_NOMEM, NULL, "cannot allocate AMQP connection");
+        goto out;
+    }
+    rc = open_socket(c->state, &ci, p->timeout_ms, err);
+    if (rc < 0)
+        goto out;
+    struct timeval rpc_tv = {.tv_sec = p->timeout_ms / 1000,
+                             .tv_usec = (p->timeout_ms % 1000) * 1000};
+    amqp_set_rpc_timeout(c->state, &rpc_tv);
+    amqp_set_handshake_timeout(c->state, &rpc_tv);
+
+    /* Ask for connection.blocked so broker alarms are visible instead of silent stalls. */
+    amqp_table_entry_t caps[] = {
+        {.key = amqp_cstring_bytes("connection.blocked"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {.key = amqp_cstring_bytes("authentication_failure_close"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+        {.key = amqp_cstring_bytes("consumer_cancel_notify"),
+         .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}},
+    };
+    amqp_table_entry_t props[] = {
+        {.key = amqp_cstring_bytes("connection_name"),
+         .value = {.kind = AMQP_FIELD_KIND_UTF8,
+                   .value.bytes = amqp_cstring_bytes(p->conn_name ? p->conn_name : "")}},
+        {.key = amqp_cstring_bytes("capabilities"),
+         .value = {.kind = AMQP_FIELD_KIND_TABLE,
+                   .value.table = {.num_entries = 3, .entries = caps}}},
+    };
+    amqp_table_t prop_table = {.num_entries = 2, .entries = props};
+    amqp_rpc_reply_t r = amqp_login_with_properties(
+        c->state, ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, p->heartbeat_s, &prop_table,
+        AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+    rc = mq_reply_err(r, "login", err);
+    if (rc < 0)
+        goto out;
+    amqp_channel_open(c->state, MQ_CHANNEL);
+    rc = mq_reply_err(amqp_get_rpc_reply(c->state), "open channel", err);
+    if (rc < 0)
+        goto out;
+    c->usable = true;
+    rc = mq_declare_topology(c->state, MQ_CHANNEL, p->queue, err);
+    if (rc < 0)
+        c->usable = false; /* the broker closed the channel with its refusal */
+out:
+    free(url);
+    if (rc < 0) {
+        mq_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void mq_close(mq_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->state != NULL) {
+        if (c->usable) {
+            /* Best effort: a dead socket makes these fail fast, which is fine. */
+            amqp_channel_close(c->state, MQ_CHANNEL, AMQP_REPLY_SUCCESS);
+            amqp_connection_close(c->state, AMQP_REPLY_SUCCESS);
+        }
+        amqp_destroy_connection(c->state);
+    }
+    free(c);
+}
+
+void mq_conn_mark_broken(mq_conn_t *c)
+{
+    if (c != NULL)
+        c->usable = false;
+}
+
+amqp_connection_state_t mq_state(mq_conn_t *c)
+{
+    return c->state;
+}
