@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * activity-api: reads the configuration, starts the AMQP thread and the HTTP loops, and on
+ * SIGTERM/SIGINT drains in order (DESIGN §7): /ready turns 503 at once; after
+ * READY_DRAIN_DELAY_MS the loops stop accepting and answer every request in flight while the
+ * AMQP thread keeps collecting confirmations; then the AMQP thread finishes and the process
+ * exits 0. A second signal exits at once. Signals are blocked in every thread and taken here
+ * with sigtimedwait, so no handler ever runs inside a library.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/amqp_thread.h"
+#include "api/client_addr.h"
+#include "api/problem.h"
+#include "api/ratelimit.h"
+#include "api/server.h"
+#include "common/config.h"
+#include "common/ring.h"
+
+#define LOG_MODULE "main"
+#include "common/log.h"
+
+#define EXIT_CONFIG 2
+
+/* Waits up to ms for a signal in set; returns the signal or 0. */
+static int wait_signal(const sigset_t *set, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+/* Sleeps ms while watching for a second signal, which ends the process at once. */
+static void sleep_or_die(const sigset_t *set, int64_t ms)
+{
+    const timesrc_t clock = timesrc_real();
+    int64_t until = timesrc_mono_ms(&clock) + ms;
+    for (int64_t left = ms; left > 0; left = until - timesrc_mono_ms(&clock)) {
+        int sig = wait_signal(set, left);
+        if (sig != 0) {
+            LOG_WARN("second signal %d: exiting at once", sig);
+            _exit(128 + sig);
+        }
+    }
+}
+
+static uint32_t cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (uint32_t)n : 1;
+}
+
+int main(void)
+{
+    config_t cfg;
+    err_t err = {0};
+    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
+        fprintf(stderr, "activity-api: invalid configuration: %s\n", err.msg);
+        return EXIT_CONFIG;
+    }
+    log_set_level(cfg.log_level);
+    client_cidrs_t *trusted = NULL;
+    if (client_cidrs_parse(cfg.trust_proxy_cidrs, &trusted, &err) < 0) {
+        fprintf(stderr, "activity-api: invalid configuration: TRUST_PROXY_CIDRS: %s\n", err.msg);
+        return EXIT_CONFIG;
+    }
+    uint32_t loops = cfg.api_threads != 0 ? cfg.api_threads : cpu_count();
+
+    char effective[4096];
+    config_format(&cfg, effective, sizeof(effective));
+    LOG_INFO_KV(effective, "starting activity-api with %u loop threads", loops);
+
+    /* Block the stop signals before any thread starts, so every thread inherits the mask. */
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = 1;
+    timesrc_t clock = timesrc_real();
+    ratelimit_t *rl = ratelimit_create(cfg.rate_limit_max_requests, cfg.rate_limit_window_ms,
+                                       cfg.rate_limit_max_clients, &clock);
+    ring_t *jobs = ring_create(cfg.publish_ring_size, sizeof(pub_job_t));
+    server_shared_t shared = {.cfg = &cfg,
+                              .ratelimit = rl,
+                              .trusted = trusted,
+                              .jobs = jobs,
+                              .clock = clock,
+                              .started_ms = timesrc_mono_ms(&clock)};
+    problem_ratelimit_policy(cfg.rate_limit_max_requests, cfg.rate_limit_window_ms,
+                             shared.ratelimit_policy, sizeof(shared.ratelimit_policy));
+    server_t *server = NULL;
+    amqp_thread_t *amqp = NULL;
+    if (rl == NULL || jobs == NULL) {
+        LOG_ERROR("cannot create the rate limiter or the publish ring");
+        goto out;
+    }
+
+    server = server_create(&shared, loops, &err);
+    if (server == NULL) {
+        LOG_ERROR("%s", err.msg);
+        goto out;
+    }
+    amqp_thread_sink_t sink = {.complete = server_complete, .flush = server_flush, .ctx = server};
+    amqp = amqp_thread_create(&cfg, jobs, &sink, &err);
+    if (amqp == NULL) {
+        LOG_ERROR("%s", err.msg);
+        goto out;
+    }
+    shared.publisher = amqp_thread_publisher(amqp);
+    shared.wake_amqp = amqp_thread_wake;
+    shared.wake_ctx = amqp;
+    if (amqp_thread_start(amqp, &err) < 0 || server_start(server, &err) < 0) {
+        LOG_ERROR("%s", err.msg);
+        goto out;
+    }
+    LOG_INFO("listening on %s:%u", cfg.api_host, cfg.api_port);
+
+    int sig = 0;
+    while (sig == 0) {
+        sig = wait_signal(&stop_set, 500);
+        if (sig == 0 && amqp_thread_fatal(amqp)) {
+            LOG_ERROR("stopping: the broker's topology does not match this service's");
+            goto drain;
+        }
+    }
+    LOG_INFO("signal %d: draining (ready=false)", sig);
+    rc = 0;
+drain:
+    atomic_store(&shared.draining, true);
+    sleep_or_die(&stop_set, cfg.ready_drain_delay_ms);
+    int64_t deadline = timesrc_mono_ms(&clock) + cfg.shutdown_grace_ms;
+    server_stop(server, deadline);
+    /* Wait for the loops while watching for a second signal. */
+    for (;;) {
+        int second = wait_signal(&stop_set, 50);
+        if (second != 0) {
+            LOG_WARN("second signal %d: exiting at once", second);
+            _exit(128 + second);
+        }
+        if (server_try_join(server))
+            break;
+    }
+    amqp_thread_stop(amqp, timesrc_mono_ms(&clock) + 1000);
+    amqp_thread_join(amqp);
+    LOG_INFO("stopped");
+    if (rc != 0)
+        rc = 1;
+out:
+    if (amqp != NULL && rc != 0) {
+        amqp_thread_stop(amqp, 0);
+        amqp_thread_join(amqp);
+    }
+    amqp_thread_destroy(amqp);
+    server_destroy(server);
+    ring_destroy(jobs);
+    ratelimit_destroy(rl);
+    client_cidrs_destroy(trusted);
+    return rc;
+}

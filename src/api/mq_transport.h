@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The publisher's real transport: rabbitmq-c behind pub_transport_t. Publishes persistent,
+ * mandatory messages on a confirm-mode channel and turns incoming frames into pub_event_t.
+ * Thread: amqp (owner only).
+ */
+#ifndef AT_API_MQ_TRANSPORT_H
+#define AT_API_MQ_TRANSPORT_H
+
+#include <stdbool.h>
+
+#include "api/publisher.h"
+#include "common/mq.h"
+
+typedef struct mq_transport mq_transport_t;
+
+/* Creates a disconnected transport; params' strings are copied. Thread: main. */
+mq_transport_t *mq_transport_create(const mq_params_t *params);
+
+/* Frees the transport, closing any connection. NULL is a no-op. */
+void mq_transport_destroy(mq_transport_t *t);
+
+/* Returns the pub_transport_t view of t (t is borrowed by it). */
+pub_transport_t mq_transport_vtable(mq_transport_t *t);
+
+/* Returns the socket to wait on, or -1 when disconnected. */
+int mq_transport_fd(const mq_transport_t *t);
+
+/* Returns whether rabbitmq-c already holds unread frames or bytes, in which case the caller
+ * must not sleep on the socket. */
+bool mq_transport_has_buffered(const mq_transport_t *t);
+
+#endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The AMQP publisher's state machine: connect with capped backoff, publish with confirms and
+ * many messages in flight, settle acks (multiple), nacks and returns, time out confirmations,
+ * and report every job's outcome exactly once through a completion callback. It talks to the
+ * broker only through pub_transport_t, so unit tests drive it with a fake.
+ * Thread: amqp (owner only), except publisher_state_get and publisher_stats, which are any.
+ * Invariant: every submitted job gets exactly one completion; a job is reported CONFIRMED only
+ * after the broker's ack for its delivery tag.
+ */
+#ifndef AT_API_PUBLISHER_H
+#define AT_API_PUBLISHER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/idgen.h"
+
+/* A publish job: copied by value through the MPSC ring from a loop to the amqp thread. */
+typedef struct pub_job {
+    uint64_t ticket;      /* the loop's pending ticket */
+    uint32_t loop;        /* index of the owning loop */
+    uint32_t len;         /* body length */
+    char *body;           /* malloc'd message body; ownership travels with the job */
+    int64_t received_ms;  /* wall clock at receipt: the message's timestamp property */
+    int64_t enqueued_ms;  /* monotonic clock at enqueue, for the latency histogram */
+    char id[IDGEN_STR_LEN + 1];
+} pub_job_t;
+
+typedef enum pub_status {
+    PUB_CONFIRMED = 0,   /* the broker confirmed the persistent message */
+    PUB_UNAVAILABLE = 1, /* not connected, blocked, or the connection was lost before the ack */
+    PUB_TIMEOUT = 2,     /* no confirmation within the confirm timeout */
+    PUB_REFUSED = 3,     /* nacked, or returned as unroutable */
+} pub_status_t;
+
+typedef enum pub_state {
+    PUB_STATE_CONNECTING = 0, /* no connection yet since start */
+    PUB_STATE_UP = 1,
+    PUB_STATE_DOWN = 2, /* lost; waiting for the next attempt */
+} pub_state_t;
+
+typedef enum pub_event_kind {
+    PUB_EV_ACK,
+    PUB_EV_NACK,
+    PUB_EV_RETURN,    /* basic.return of a mandatory message; message_id identifies it */
+    PUB_EV_BLOCKED,   /* connection.blocked: the broker stopped reading (resource alarm) */
+    PUB_EV_UNBLOCKED,
+} pub_event_kind_t;
+
+typedef struct pub_event {
+    pub_event_kind_t kind;
+    uint64_t tag;
+    bool multiple;
+    char message_id[IDGEN_STR_LEN + 1];
+} pub_event_t;
+
+/* The broker behind function pointers. Every call is made on the amqp thread. */
+typedef struct pub_transport {
+    void *ctx;
+    /* Connects, declares the topology and enables confirms. 0 or ERR_*. */
+    int (*connect)(void *ctx, err_t *err);
+    /* Publishes job (persistent, mandatory). Delivery tags count 1, 2, ... per connection.
+     * 0, or ERR_* when the connection is unusable. */
+    int (*publish)(void *ctx, const pub_job_t *job, err_t *err);
+    /* Returns 1 with *ev filled if an event is available without blocking, 0 if none, or
+     * ERR_* when the connection is lost. */
+    int (*next_event)(void *ctx, pub_event_t *ev, err_t *err);
+    /* Drops the connection (politely if possible). Safe when not connected. */
+    void (*disconnect)(void *ctx);
+} pub_transport_t;
+
+/* Receives each job's outcome exactly once. Called on the amqp thread. */
+typedef void (*pub_complete_fn)(void *ctx, uint32_t loop, uint64_t ticket, pub_status_t status,
+                                int64_t enqueued_ms);
+
+typedef struct publisher_opts {
+    uint32_t max_inflight;       /* unconfirmed messages allowed at once */
+    uint32_t confirm_timeout_ms; /* a job not confirmed by then completes PUB_TIMEOUT */
+    uint32_t backoff_base_ms;    /* reconnect delay grows from here ... */
+    uint32_t backoff_max_ms;     /* ... up to here */
+    uint64_t seed;               /* jitter seed */
+} publisher_opts_t;
+
+/* Counters readable from any thread (relaxed atomics: monotonic statistics only). */
+typedef struct publisher_stats {
+    _Atomic uint64_t published;
+    _Atomic uint64_t confirmed;
+    _Atomic uint64_t nacked;
+    _Atomic uint64_t returned;
+    _Atomic uint64_t timed_out;
+    _Atomic uint64_t unavailable;
+    _Atomic uint64_t connects;
+    _Atomic uint64_t connection_losses;
+    _Atomic uint32_t inflight;
+    _Atomic int blocked;
+} publisher_stats_t;
+
+/* What publisher_pump did, for the caller to log (pure modules never log). */
+enum {
+    PUB_PUMP_CONNECTED = 1 << 0,
+    PUB_PUMP_CONNECT_FAILED = 1 << 1, /* publisher_last_err tells why */
+    PUB_PUMP_LOST = 1 << 2,           /* publisher_last_err tells why */
+    PUB_PUMP_BLOCKED = 1 << 3,
+    PUB_PUMP_UNBLOCKED = 1 << 4,
+};
+
+typedef struct publisher publisher_t;
+
+/* Creates a publisher in PUB_STATE_CONNECTING that will try to connect on its first pump.
+ * transport is copied; complete/ctx are called for every outcome. Returns NULL if
+ * max_inflight is 0. Thread: main. */
+publisher_t *publisher_create(const publisher_opts_t *o, const pub_transport_t *transport,
+                              pub_complete_fn complete, void *complete_ctx);
+
+/* Completes every unsettled job PUB_UNAVAILABLE, disconnects and frees. NULL is a no-op. */
+void publisher_destroy(publisher_t *p);
+
+/* Whether the caller should hand over more jobs now: false only while connected with
+ * max_inflight messages unconfirmed (jobs then wait in the ring: backpressure). */
+bool publisher_wants_jobs(const publisher_t *p);
+
+/* Takes job (and ownership of job->body, freed here). Publishes it when connected and not
+ * blocked; otherwise completes it PUB_UNAVAILABLE at once. */
+void publisher_submit(publisher_t *p, pub_job_t *job, int64_t now_ms);
+
+/* Does all due work: reads every pending broker event, expires confirmations, and reconnects
+ * when the backoff delay has passed. Returns PUB_PUMP_* flags. */
+int publisher_pump(publisher_t *p, int64_t now_ms);
+
+/* Returns the delay in ms until the next pump has timed work (a reconnect attempt or a
+ * confirmation deadline), or -1 when only broker events or new jobs can create work. */
+int64_t publisher_next_wake_ms(const publisher_t *p, int64_t now_ms);
+
+/* Returns the number of published, unsettled messages. */
+uint32_t publisher_inflight(const publisher_t *p);
+
+/* Returns the last connect or connection error, valid until the next pump. */
+const err_t *publisher_last_err(const publisher_t *p);
+
+/* Returns the current state. Thread: any. */
+pub_state_t publisher_state_get(const publisher_t *p);
+
+/* Returns the statistics block, borrowed for the publisher's lifetime. Thread: any. */
+const publisher_stats_t *publisher_stats(const publisher_t *p);
+
+#endif
