@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration of both services, from environment variables only, parsed once at start into a
+ * config_t through one declarative table (name, type, field, default, bounds, secret, help).
+ * The environment is read through an injected getter, so tests pass a fake one; this module is
+ * the only place that reads the environment.
+ * Thread: main loads; afterwards the config_t is frozen and read-only for every thread.
+ */
+#ifndef AT_COMMON_CONFIG_H
+#define AT_COMMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CONFIG_URL_MAX   1024 /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
+#define CONFIG_QUEUE_MAX 201  /* RABBITMQ_QUEUE: at most 200 bytes */
+#define CONFIG_HOST_MAX  256  /* API_HOST */
+#define CONFIG_PATH_MAX  512  /* CONSUMER_HEALTH_FILE */
+
+/* Every setting of both services; each field is the lower-case name of its variable.
+ * Thread: frozen. */
+typedef struct config {
+    char rabbitmq_url[CONFIG_URL_MAX];
+    char rabbitmq_queue[CONFIG_QUEUE_MAX];
+    char database_url[CONFIG_URL_MAX];
+    char api_host[CONFIG_HOST_MAX];
+    uint32_t api_port;
+    uint32_t api_threads; /* 0 = one per CPU, resolved by main */
+    uint32_t max_body_bytes;
+    uint32_t rate_limit_window_ms;
+    uint32_t rate_limit_max_requests;
+    uint32_t rate_limit_max_clients;
+    char trust_proxy_cidrs[CONFIG_URL_MAX]; /* syntax checked by the API */
+    uint32_t publish_ring_size;
+    uint32_t publish_confirm_timeout_ms;
+    uint32_t publish_max_inflight;
+    uint32_t amqp_heartbeat_s;
+    uint32_t shutdown_grace_ms;
+    uint32_t ready_drain_delay_ms;
+    uint32_t consumer_workers; /* 0 = one per CPU, resolved by main */
+    uint32_t consumer_prefetch;
+    uint32_t consumer_batch_size;
+    uint32_t consumer_batch_ms;
+    uint32_t consumer_retry_max_ms;
+    uint32_t consumer_metrics_port;             /* 0 = no metrics listener */
+    char consumer_health_file[CONFIG_PATH_MAX]; /* "" = no health file */
+    uint32_t mongo_pool_max;
+    int log_level; /* a LOG_LEVEL_* value */
+} config_t;
+
+/* Returns the value of variable name, or NULL if it is unset. The result is borrowed and must
+ * stay valid until config_load returns. */
+typedef const char *(*config_getter_fn)(void *ctx, const char *name);
+
+/* Fills every field of cfg from its variable, read through get(ctx, name); an unset or empty
+ * variable takes its default. Returns 0, or on the first bad value ERR_PARSE (not a number, not
+ * a level name, not a URL of the accepted scheme) or ERR_RANGE (a number or length out of
+ * bounds, or a cross-field rule) with err->field = the variable's name and err->msg naming the
+ * accepted range and the value (masked for secrets), e.g.
+ *   API_PORT must be an integer between 1 and 65535 (got "abc")
+ * After a failure the content of cfg is unspecified. Thread: main. */
+int config_load(config_t *cfg, config_getter_fn get, void *ctx, err_t *err);
+
+/* The real getter: getenv(name); ctx is unused. Thread: main. */
+const char *config_env_getter(void *ctx, const char *name);
+
+/* Writes the effective configuration as JSON object members without braces
+ * ("RABBITMQ_URL":"amqp://guest:***@127.0.0.1:5672/","API_PORT":3000,...) for the startup log
+ * line, secrets masked. Always NUL-terminates when n > 0. Returns the length the full text
+ * needs (excluding the NUL), like snprintf: a result >= n means the text was cut.
+ * Thread: any (cfg is frozen). */
+size_t config_format(const config_t *cfg, char *buf, size_t n);
+
+/* Writes url into out with the password of its userinfo replaced by "***"
+ * (amqp://user:pass@host/ -> amqp://user:***@host/); a URL without a password is copied as is.
+ * The userinfo ends at the last '@' before the first '?' (or, when there is none, at the last
+ * '@' of the URL), so a password holding an unencoded '/', ':', '@' or '?' is still masked.
+ * NUL-terminated, cut to n bytes. Pure. */
+void config_mask_url(const char *url, char *out, size_t n);
+
+/* Writes a Markdown table of every variable (variable | default | range | meaning), one row
+ * per table entry, for the README. Same return and truncation rule as config_format. Pure. */
+size_t config_describe(char *buf, size_t n);
+
+#endif
