@@ -73,21 +73,6 @@ int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err)
                    (unsigned)r.reply.id);
 }
 
-void mq_mask_url(const char *url, char *out, size_t n)
-{
-    const char *scheme_end = strstr(url, "://");
-    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
-    const char *colon = NULL;
-    if (at != NULL) {
-        colon = memchr(scheme_end + 3, ':', (size_t)(at - (scheme_end + 3)));
-    }
-    if (colon == NULL) {
-        snprintf(out, n, "%s", url);
-        return;
-    }
-    snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
-}
-
 int mq_declare_topology(amqp_connection_state_t state, amqp_channel_t ch, const char *queue,
                         err_t *err)
 {

@@ -56,7 +56,4 @@ int mq_status_err(int status, const char *what, err_t *err);
 /* Translates an RPC reply to 0 (normal) or ERR_* with the server's reply text. */
 int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err);
 
-/* Writes url with its password replaced by "***" into out (NUL-terminated, truncated to n). */
-void mq_mask_url(const char *url, char *out, size_t n);
-
 #endif
