@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * activity-consumer: loads the configuration, creates the MongoDB client pool and the indexes
+ * (waiting for the database rather than exiting), starts CONSUMER_WORKERS workers, serves
+ * /metrics when CONSUMER_METRICS_PORT is set, and touches CONSUMER_HEALTH_FILE while every
+ * worker is alive. SIGTERM/SIGINT set the workers' stop flag (they flush, ack and close);
+ * a second signal exits at once. `activity-consumer --health` checks the health file for the
+ * container's healthcheck.
+ * Thread: main. Signals are blocked in every thread and taken with sigtimedwait here, so no
+ * code runs in a signal handler.
+ */
+#define LOG_MODULE "main"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mongoc/mongoc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/backoff.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/timesrc.h"
+#include "consumer/store.h"
+#include "consumer/worker.h"
+
+#define HEALTH_TOUCH_MS    2000  /* how often main refreshes the health file */
+#define HEALTH_FRESH_S     15    /* --health: the file must be younger than this */
+#define WORKER_STALE_MS    60000 /* a worker silent this long is considered stuck */
+#define METRICS_BUF_MAX    16384
+#define INDEX_RETRY_MAX_MS 10000
+
+/* The /metrics responder. Thread: its own; reads only atomics. */
+typedef struct metrics_server {
+    int fd;
+    pthread_t thread;
+    atomic_bool stop;
+    const worker_metrics_t *m;
+} metrics_server_t;
+
+/* ---- health ------------------------------------------------------------------------------- */
+
+static int health_check(void)
+{
+    config_t cfg;
+    err_t err;
+    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
+        LOG_ERROR("health: bad configuration: %s", err.msg);
+        return 1;
+    }
+    if (cfg.consumer_health_file[0] == '\0') {
+        LOG_ERROR("health: CONSUMER_HEALTH_FILE is not set");
+        return 1;
+    }
+    struct stat st;
+    if (stat(cfg.consumer_health_file, &st) < 0) {
+        LOG_ERROR("health: %s: %s", cfg.consumer_health_file, strerror(errno));
+        return 1;
+    }
+    time_t age = time(NULL) - st.st_mtime;
+    if (age > HEALTH_FRESH_S) {
+        LOG_ERROR("health: %s is %lld s old", cfg.consumer_health_file, (long long)age);
+        return 1;
+    }
+    return 0;
+}
+
+static void health_touch(const char *path)
+{
+    if (path[0] == '\0')
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        static log_throttle_t t;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (log_throttle_allow(&t, (int64_t)now.tv_sec * 1000 + 1, 60000, NULL))
+            LOG_WARN("cannot touch health file %s: %s", path, strerror(errno));
+        return;
+    }
+    futimens(fd, NULL);
+    close(fd);
+}
+
+/* ---- metrics responder -------------------------------------------------------------------- */
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0)
+            return;
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static void serve_one(int fd, const worker_metrics_t *m)
+{
+    char req[2048];
+    size_t len = 0;
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (len < sizeof(req) - 1) {
+        ssize_t k = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        req[len] = '\0';
+        if (strstr(req, "\r\n\r\n") != NULL)
+            break;
+    }
+    req[len] = '\0';
+    static char body[METRICS_BUF_MAX]; /* only this thread renders */
+    char head[256];
+    const char *status = "200 OK", *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    size_t blen;
+    if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0) {
+        blen = worker_metrics_render(m, body, sizeof(body));
+    } else if (strncmp(req, "GET ", 4) == 0) {
+        status = "404 Not Found";
+        ctype = "text/plain";
+        blen = (size_t)snprintf(body, sizeof(body), "not found\n");
+    } else {
+        status = "405 Method Not Allowed";
+        ctype = "text/plain";
+        blen = (size_t)snprintf(body, sizeof(body), "method not allowed\n");
+    }
+    int hlen =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n%s\r\n",
+                 status, ctype, blen, status[0] == '4' && status[2] == '5' ? "Allow: GET\r\n" : "");
+    send_all(fd, head, (size_t)hlen);
+    send_all(fd, body, blen);
+}
+
+static void *metrics_main(void *arg)
+{
+    metrics_server_t *s = arg;
+    log_set_thread("metrics");
+    while (!atomic_load(&s->stop)) {
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, 250) <= 0)
+            continue;
+        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        serve_one(c, s->m);
+        close(c);
+    }
+    return NULL;
+}
+
+static int metrics_start(metrics_server_t *s, uint32_t port, const worker_metrics_t *m)
+{
+    s->m = m;
+    atomic_init(&s->stop, false);
+    s->fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1, zero = 0;
+    if (s->fd < 0)
+        goto fail;
+    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)); /* v4 and v6 */
+    struct sockaddr_in6 a = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
+    if (bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->fd, 16) < 0)
+        goto fail;
+    if (pthread_create(&s->thread, NULL, metrics_main, s) != 0)
+        goto fail;
+    return 0;
+fail:
+    LOG_ERROR("cannot serve metrics on port %u: %s", port, strerror(errno));
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    return -1;
+}
+
+static void metrics_stop(metrics_server_t *s)
+{
+    if (s->fd < 0)
+        return;
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    s->fd = -1;
+}
+
+/* ---- library logs ------------------------------------------------------------------------ */
+
+/* Routes libmongoc's own messages through our logger (the only writer to stderr). Its warnings
+ * repeat for every failed socket read while the database is down, and our code reports those
+ * failures itself, so they are kept at debug level. Thread: any (called by mongoc). */
+static void mongoc_log_cb(mongoc_log_level_t level, const char *domain, const char *message,
+                          void *data)
+{
+    (void)data;
+    if (level <= MONGOC_LOG_LEVEL_CRITICAL)
+        LOG_ERROR("mongoc %s: %s", domain, message);
+    else if (level <= MONGOC_LOG_LEVEL_INFO)
+        LOG_DEBUG("mongoc %s: %s", domain, message);
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+/* Waits up to ms for SIGTERM/SIGINT (blocked in every thread). Returns the signal or 0. */
+static int wait_signal(const sigset_t *set, int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+/* Creates the indexes, retrying with backoff while the database is unreachable. Returns 0, or
+ * the signal that asked to stop meanwhile. */
+static int ensure_indexes(store_pool_t *pool, const config_t *cfg, const sigset_t *set)
+{
+    backoff_t b;
+    backoff_init(&b, 250, INDEX_RETRY_MAX_MS, (uint64_t)getpid());
+    log_throttle_t t = {0};
+    unsigned attempts = 0;
+    timesrc_t clock = timesrc_real();
+    for (;;) {
+        err_t err;
+        if (store_ensure_indexes(pool, &err) == 0) {
+            if (attempts > 0)
+                LOG_INFO("database reachable after %u attempts; indexes ensured", attempts);
+            return 0;
+        }
+        attempts++;
+        uint32_t suppressed = 0;
+        if (log_throttle_allow(&t, timesrc_mono_ms(&clock), 30000, &suppressed))
+            LOG_WARN("cannot create indexes yet, waiting for the database (%s): %s",
+                     err_name(err.code), err.msg);
+        health_touch(cfg->consumer_health_file);
+        int sig = wait_signal(set, backoff_next_ms(&b));
+        if (sig != 0)
+            return sig;
+    }
+}
+
+static bool workers_alive(worker_t **w, unsigned n, int64_t now)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!worker_is_done(w[i]) && now - worker_last_beat_ms(w[i]) > WORKER_STALE_MS)
+            return false;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--health") == 0)
+        return health_check();
+    if (argc > 1) {
+        LOG_ERROR("unknown argument \"%s\" (only --health is accepted)", argv[1]);
+        return 2;
+    }
+
+    config_t cfg;
+    err_t err;
+    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
+        LOG_ERROR("%s", err.msg);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+
+    /* Block the stop signals before any thread exists (mongoc starts its own), so only
+     * sigtimedwait in this thread ever takes them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned nworkers = cfg.consumer_workers;
+    if (nworkers == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        nworkers = cpus > 0 ? (unsigned)cpus : 1;
+    }
+    uint32_t pool_max = cfg.mongo_pool_max;
+    if (pool_max < nworkers) {
+        /* Each worker holds one client for its whole life; fewer would deadlock. */
+        LOG_WARN("MONGO_POOL_MAX (%u) is below the number of workers (%u); using %u", pool_max,
+                 nworkers, nworkers);
+        pool_max = nworkers;
+    }
+
+    static char cfgtext[4096];
+    config_format(&cfg, cfgtext, sizeof(cfgtext));
+    LOG_INFO_KV(cfgtext, "activity-consumer starting with %u workers", nworkers);
+
+    mongoc_log_set_handler(mongoc_log_cb, NULL);
+    mongoc_init();
+    store_pool_t *pool = NULL;
+    if (store_pool_create(cfg.database_url, pool_max, &pool, &err) < 0) {
+        LOG_ERROR("%s", err.msg);
+        mongoc_cleanup();
+        return 2;
+    }
+    char wc[96];
+    store_pool_describe_wc(pool, wc, sizeof(wc));
+    LOG_INFO("database \"%s\", collection \"%s\", write concern %s", store_pool_database(pool),
+             STORE_COLLECTION, wc);
+
+    static worker_metrics_t metrics;
+    worker_metrics_init(&metrics);
+    metrics_server_t msrv = {.fd = -1};
+    int status = 0;
+    if (cfg.consumer_metrics_port != 0 &&
+        metrics_start(&msrv, cfg.consumer_metrics_port, &metrics) < 0) {
+        status = 1;
+        goto out_pool;
+    }
+
+    if (ensure_indexes(pool, &cfg, &set) != 0) {
+        LOG_INFO("stopped before the database was reachable");
+        goto out_metrics;
+    }
+
+    static worker_shared_t shared;
+    shared.cfg = &cfg;
+    shared.pool = pool;
+    shared.metrics = &metrics;
+    atomic_init(&shared.stop, false);
+    worker_t **workers = xcalloc(nworkers, sizeof(*workers));
+    unsigned started = 0;
+    for (; started < nworkers; started++) {
+        if (worker_start(&shared, started + 1, &workers[started], &err) < 0) {
+            LOG_ERROR("%s", err.msg);
+            atomic_store(&shared.stop, true);
+            status = 1;
+            break;
+        }
+    }
+
+    timesrc_t clock = timesrc_real();
+    int64_t last_touch = 0;
+    bool stopping = atomic_load(&shared.stop);
+    for (;;) {
+        int sig = wait_signal(&set, 500);
+        if (sig != 0 && stopping) {
+            LOG_WARN("second signal (%s): exiting at once", strsignal(sig));
+            _exit(1);
+        }
+        if (sig != 0) {
+            LOG_INFO("%s: stopping; workers finish their batches", strsignal(sig));
+            stopping = true;
+            atomic_store(&shared.stop, true);
+        }
+        bool all_done = true;
+        for (unsigned i = 0; i < started; i++)
+            all_done = all_done && worker_is_done(workers[i]);
+        if (all_done)
+            break;
+        int64_t now = timesrc_mono_ms(&clock);
+        if (now - last_touch >= HEALTH_TOUCH_MS && workers_alive(workers, started, now)) {
+            health_touch(cfg.consumer_health_file);
+            last_touch = now;
+        }
+    }
+    for (unsigned i = 0; i < started; i++)
+        worker_join(workers[i]);
+    free(workers);
+    LOG_INFO("activity-consumer stopped");
+
+out_metrics:
+    metrics_stop(&msrv);
+out_pool:
+    store_pool_destroy(pool);
+    mongoc_cleanup();
+    return status;
+}

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+#include "consumer/store.h"
+
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SERVER_SELECTION_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS          5000
+#define SOCKET_TIMEOUT_MS           10000
+#define WTIMEOUT_MS                 10000
+#define DUPLICATE_KEY               11000
+
+/* Thread: any after store_pool_create returns; only the pool is used concurrently. */
+struct store_pool {
+    mongoc_uri_t *uri;
+    mongoc_client_pool_t *pool;
+    mongoc_write_concern_t *wc;
+    char *db;
+};
+
+/* Thread: worker (owner only). */
+struct store {
+    store_pool_t *pool;
+    mongoc_client_t *client;
+    mongoc_collection_t *coll;
+    bson_t insert_opts; /* {ordered: false, writeConcern: {...}} */
+};
+
+/* Server codes that mean "try again later" rather than "this document is wrong": network and
+ * shutdown conditions, elections, timeouts and lock conflicts. */
+static bool code_is_transient(int64_t code)
+{
+    static const int64_t codes[] = {
+        6,     /* HostUnreachable */
+        7,     /* HostNotFound */
+        24,    /* LockTimeout */
+        46,    /* LockBusy */
+        50,    /* MaxTimeMSExpired */
+        64,    /* WriteConcernFailed */
+        89,    /* NetworkTimeout */
+        91,    /* ShutdownInProgress */
+        112,   /* WriteConflict */
+        133,   /* FailedToSatisfyReadPreference */
+        189,   /* PrimarySteppedDown */
+        262,   /* ExceededTimeLimit */
+        9001,  /* SocketException */
+        10107, /* NotWritablePrimary */
+        11600, /* InterruptedAtShutdown */
+        11602, /* InterruptedDueToReplStateChange */
+        13435, /* NotPrimaryNoSecondaryOk */
+        13436, /* NotPrimaryOrSecondary */
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+        if (codes[i] == code)
+            return true;
+    return false;
+}
+
+/* The one translation of bson_error_t into ERR_*. */
+static int error_translate(const bson_error_t *e, const char *what, err_t *err)
+{
+    int code;
+    switch (e->domain) {
+    case MONGOC_ERROR_SERVER_SELECTION:
+    case MONGOC_ERROR_STREAM:
+        code = ERR_UNAVAIL;
+        break;
+    case MONGOC_ERROR_CLIENT:
+        code = e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE ? ERR_INVAL : ERR_UNAVAIL;
+        break;
+    case MONGOC_ERROR_WRITE_CONCERN:
+        code = ERR_TIMEOUT;
+        break;
+    case MONGOC_ERROR_SERVER:
+        code = (e->code == 50 || e->code == 89 || e->code == 262) ? ERR_TIMEOUT
+               : code_is_transient(e->code)                       ? ERR_UNAVAIL
+                                                                  : ERR_IO;
+        break;
+    default:
+        code = ERR_IO;
+        break;
+    }
+    return err_set(err, code, NULL, "%s: %s (domain %u, code %u)", what, e->message, e->domain,
+                   e->code);
+}
+
+static void set_default_int(mongoc_uri_t *uri, const char *opt, int32_t v)
+{
+    if (!mongoc_uri_has_option(uri, opt))
+        mongoc_uri_set_option_as_int32(uri, opt, v);
+}
+
+int store_pool_create(const char *url, uint32_t pool_max, store_pool_t **out, err_t *err)
+{
+    bson_error_t e;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(url, &e);
+    if (uri == NULL)
+        return err_set(err, ERR_INVAL, "DATABASE_URL", "malformed MongoDB URL: %s", e.message);
+    set_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, SERVER_SELECTION_TIMEOUT_MS);
+    set_default_int(uri, MONGOC_URI_CONNECTTIMEOUTMS, CONNECT_TIMEOUT_MS);
+    set_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS, SOCKET_TIMEOUT_MS);
+
+    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
+    if (pool == NULL) {
+        mongoc_uri_destroy(uri);
+        return err_set(err, ERR_INVAL, "DATABASE_URL", "cannot create client pool: %s", e.message);
+    }
+    mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_set_appname(pool, "activity-consumer");
+    if (pool_max > 0)
+        mongoc_client_pool_max_size(pool, pool_max);
+
+    /* The URL's write concern wins; what it leaves unset defaults to majority + journal, so an
+     * ack to the broker means the write survives a crash (and a failover on a replica set). */
+    mongoc_write_concern_t *wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri));
+    int32_t w = mongoc_write_concern_get_w(wc);
+    if (w == MONGOC_WRITE_CONCERN_W_DEFAULT)
+        mongoc_write_concern_set_wmajority(wc, WTIMEOUT_MS);
+    if (!mongoc_write_concern_journal_is_set(wc) && mongoc_write_concern_get_w(wc) != 0)
+        mongoc_write_concern_set_journal(wc, true);
+
+    store_pool_t *p = xcalloc(1, sizeof(*p));
+    p->uri = uri;
+    p->pool = pool;
+    p->wc = wc;
+    const char *db = mongoc_uri_get_database(uri);
+    p->db = xstrdup(db != NULL && db[0] != '\0' ? db : STORE_DEFAULT_DB);
+    *out = p;
+    return 0;
+}
+
+void store_pool_destroy(store_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    mongoc_client_pool_destroy(p->pool);
+    mongoc_write_concern_destroy(p->wc);
+    mongoc_uri_destroy(p->uri);
+    free(p->db);
+    free(p);
+}
+
+const char *store_pool_database(const store_pool_t *p)
+{
+    return p->db;
+}
+
+void store_pool_describe_wc(const store_pool_t *p, char *out, size_t n)
+{
+    int32_t w = mongoc_write_concern_get_w(p->wc);
+    const char *tag = mongoc_write_concern_get_wtag(p->wc);
+    char wbuf[64];
+    if (mongoc_write_concern_get_wmajority(p->wc))
+        snprintf(wbuf, sizeof(wbuf), "majority");
+    else if (tag != NULL)
+        snprintf(wbuf, sizeof(wbuf), "%s", tag);
+    else
+        snprintf(wbuf, sizeof(wbuf), "%d", (int)w);
+    snprintf(out, n, "w=%s,j=%s,wtimeout=%d", wbuf,
+             mongoc_write_concern_get_journal(p->wc) ? "true" : "false",
+             (int)mongoc_write_concern_get_wtimeout_int64(p->wc));
+}
+
+/* One createIndexes command per index: FerretDB 1.24 drops the connection (a server-side panic)
+ * when one command names two indexes that both exist already. */
+static int create_index(mongoc_client_t *client, const char *db, const char *field, err_t *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s_1_timestamp_-1", field);
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(STORE_COLLECTION), "indexes", "[", "{", "key",
+                           "{", field, BCON_INT32(1), "timestamp", BCON_INT32(-1), "}", "name",
+                           BCON_UTF8(name), "}", "]");
+    bson_t reply;
+    bson_error_t e;
+    int rc = 0;
+    if (!mongoc_client_write_command_with_opts(client, db, cmd, NULL, &reply, &e))
+        rc = error_translate(&e, "create index", err);
+    bson_destroy(&reply);
+    bson_destroy(cmd);
+    return rc;
+}
+
+int store_ensure_indexes(store_pool_t *p, err_t *err)
+{
+    mongoc_client_t *client = mongoc_client_pool_pop(p->pool);
+    int rc = create_index(client, p->db, "userId", err);
+    if (rc == 0)
+        rc = create_index(client, p->db, "eventType", err);
+    mongoc_client_pool_push(p->pool, client);
+    return rc;
+}
+
+store_t *store_open(store_pool_t *p)
+{
+    store_t *s = xcalloc(1, sizeof(*s));
+    s->pool = p;
+    s->client = mongoc_client_pool_pop(p->pool);
+    s->coll = mongoc_client_get_collection(s->client, p->db, STORE_COLLECTION);
+    bson_init(&s->insert_opts);
+    BSON_APPEND_BOOL(&s->insert_opts, "ordered", false);
+    if (!mongoc_write_concern_append(p->wc, &s->insert_opts))
+        PANIC("write concern cannot be appended to insert options");
+    return s;
+}
+
+void store_close(store_t *s)
+{
+    if (s == NULL)
+        return;
+    bson_destroy(&s->insert_opts);
+    mongoc_collection_destroy(s->coll);
+    mongoc_client_pool_push(s->pool->pool, s->client);
+    free(s);
+}
+
+static bool array_nonempty(const bson_t *reply, const char *key, bson_iter_t *arr)
+{
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, reply, key) || !BSON_ITER_HOLDS_ARRAY(&it))
+        return false;
+    if (!bson_iter_recurse(&it, arr))
+        return false;
+    bson_iter_t probe = *arr;
+    return bson_iter_next(&probe);
+}
+
+/* Applies the reply's writeErrors to res: each names the index of a document. */
+static void apply_write_errors(bson_iter_t *arr, size_t n, batch_doc_result_t *res)
+{
+    while (bson_iter_next(arr)) {
+        bson_iter_t werr;
+        if (!BSON_ITER_HOLDS_DOCUMENT(arr) || !bson_iter_recurse(arr, &werr))
+            continue;
+        int64_t index = -1, code = 0;
+        const char *msg = "";
+        while (bson_iter_next(&werr)) {
+            const char *k = bson_iter_key(&werr);
+            if (strcmp(k, "index") == 0 && BSON_ITER_HOLDS_NUMBER(&werr))
+                index = bson_iter_as_int64(&werr);
+            else if (strcmp(k, "code") == 0 && BSON_ITER_HOLDS_NUMBER(&werr))
+                code = bson_iter_as_int64(&werr);
+            else if (strcmp(k, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&werr))
+                msg = bson_iter_utf8(&werr, NULL);
+        }
+        if (index < 0 || (size_t)index >= n)
+            continue;
+        batch_doc_result_t *r = &res[index];
+        r->code = (int)code;
+        if (code == DUPLICATE_KEY)
+            r->outcome = BATCH_OUTCOME_DUPLICATE;
+        else if (code_is_transient(code))
+            r->outcome = BATCH_OUTCOME_TRANSIENT;
+        else
+            r->outcome = BATCH_OUTCOME_PERMANENT;
+        snprintf(r->msg, sizeof(r->msg), "%.*s", (int)sizeof(r->msg) - 1, msg);
+    }
+}
+
+int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_result_t *res,
+                      err_t *err)
+{
+    store_t *s = ctx;
+    bson_t reply;
+    bson_error_t e;
+    bool ok = mongoc_collection_insert_many(s->coll, (const bson_t **)docs, n, &s->insert_opts,
+                                            &reply, &e);
+    int rc = 0;
+    if (ok) {
+        for (size_t i = 0; i < n; i++)
+            res[i].outcome = BATCH_OUTCOME_STORED;
+        goto out;
+    }
+    bson_iter_t werrs, wces;
+    bool has_we = array_nonempty(&reply, "writeErrors", &werrs);
+    bool has_wce = array_nonempty(&reply, "writeConcernErrors", &wces);
+    bool answered = e.domain == MONGOC_ERROR_SERVER || e.domain == MONGOC_ERROR_WRITE_CONCERN;
+    if (!answered || (!has_we && !has_wce)) {
+        /* No per-document answer (network, server selection, a failed command): nothing is
+         * known, so everything is retried; what did get stored comes back as 11000. */
+        rc = error_translate(&e, "insert", err);
+        goto out;
+    }
+    /* The server answered: documents without a write error were inserted, durably unless a
+     * write concern error leaves that uncertain. */
+    for (size_t i = 0; i < n; i++)
+        res[i].outcome = has_wce ? BATCH_OUTCOME_TRANSIENT : BATCH_OUTCOME_STORED;
+    if (has_we)
+        apply_write_errors(&werrs, n, res);
+    if (has_wce) {
+        for (size_t i = 0; i < n; i++)
+            if (res[i].outcome == BATCH_OUTCOME_TRANSIENT && res[i].msg[0] == '\0')
+                snprintf(res[i].msg, sizeof(res[i].msg), "write concern error: %.130s", e.message);
+    }
+out:
+    bson_destroy(&reply);
+    return rc;
+}
+
+int store_ping(void *ctx, err_t *err)
+{
+    store_t *s = ctx;
+    bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
+    bson_error_t e;
+    int rc = 0;
+    if (!mongoc_client_command_simple(s->client, "admin", cmd, NULL, NULL, &e))
+        rc = error_translate(&e, "ping", err);
+    bson_destroy(cmd);
+    return rc;
+}
+
+batch_store_t store_batch_iface(store_t *s)
+{
+    return (batch_store_t){.insert_many = store_insert_many, .ping = store_ping, .ctx = s};
+}
