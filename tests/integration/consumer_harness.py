@@ -326,26 +326,37 @@ class LocalFerretDB:
         self.logfile = os.path.join(SERVICES_DIR, "ferretdb", "ferretdb.log")
         self.argv = None
 
+    def _pid(self):
+        with open(self.pidfile) as f:
+            return int(f.read().strip())
+
     def available(self):
         try:
-            pid = int(open(self.pidfile).read().strip())
+            pid = self._pid()
             os.kill(pid, 0)
             return True
         except (OSError, ValueError):
             return False
 
     def stop(self):
-        pid = int(open(self.pidfile).read().strip())
+        pid = self._pid()
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             self.argv = [a.decode() for a in f.read().split(b"\0") if a]
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not os.path.exists("/proc/%d" % pid) or
-                   open("/proc/%d/stat" % pid).read().split()[2] == "Z", 15, "FerretDB to die")
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    return f.read().split()[2] == "Z"
+            except OSError:
+                return True
+        wait_until(gone, 15, "FerretDB to die")
 
     def start(self):
-        log = open(self.logfile, "ab")
-        p = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.logfile, "ab") as log:
+            p = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        p.returncode = 0  # it outlives the test on purpose, as the service it replaces
         with open(self.pidfile, "w") as f:
             f.write("%d\n" % p.pid)
         host, port = "127.0.0.1", 27017
