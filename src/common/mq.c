@@ -117,8 +117,8 @@ static int open_socket(amqp_connection_state_t state, const struct amqp_connecti
     if (status != AMQP_STATUS_OK) {
         mq_status_err(status, "connect", err);
         if (err)
-            snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg),
-                     " (%s:%d)", ci->host, ci->port);
+            snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg), " (%s:%d)",
+                     ci->host, ci->port);
         return err ? err->code : ERR_UNAVAIL;
     }
     return 0;
@@ -136,6 +136,9 @@ int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
         rc = err_set(err, ERR_INVAL, "RABBITMQ_URL", "malformed AMQP URL");
         goto out;
     }
+    /* "amqp://host/" parses to the empty vhost, which RabbitMQ cannot have; users mean "/". */
+    if (ci.vhost == NULL || ci.vhost[0] == '\0')
+        ci.vhost = "/";
     c->state = amqp_new_connection();
     if (c->state == NULL) {
         rc = err_set(err, ERR_NOMEM, NULL, "cannot allocate AMQP connection");
@@ -167,9 +170,9 @@ int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
                    .value.table = {.num_entries = 3, .entries = caps}}},
     };
     amqp_table_t prop_table = {.num_entries = 2, .entries = props};
-    amqp_rpc_reply_t r = amqp_login_with_properties(
-        c->state, ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, p->heartbeat_s, &prop_table,
-        AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+    amqp_rpc_reply_t r =
+        amqp_login_with_properties(c->state, ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, p->heartbeat_s,
+                                   &prop_table, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
     rc = mq_reply_err(r, "login", err);
     if (rc < 0)
         goto out;
