@@ -48,6 +48,7 @@ struct publisher {
     uint64_t timeout_at; /* first tag whose deadline has not been checked */
 
     err_t last_err;
+    bool lost_in_submit; /* a publish lost the connection; the next pump reports it */
     publisher_stats_t stats;
 };
 
@@ -163,6 +164,7 @@ void publisher_submit(publisher_t *p, pub_job_t *job, int64_t now_ms)
     update_inflight(p);
     if (rc < 0) {
         lose_connection(p, now_ms);
+        p->lost_in_submit = true;
         return;
     }
     stat_add(&p->stats.published, 1);
@@ -208,7 +210,9 @@ static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
         stat_add(&p->stats.returned, 1);
         for (uint64_t tag = p->oldest; tag < p->next_tag; tag++) {
             entry_t *e = entry_of(p, tag);
-            if (!e->settled && strcmp(e->id, ev->message_id) == 0) {
+            /* Returns come in publish order: skip a message already returned, in case a
+             * client retry put two messages with this id in flight. */
+            if (!e->settled && !e->returned && strcmp(e->id, ev->message_id) == 0) {
                 e->returned = true;
                 break;
             }
@@ -245,6 +249,11 @@ static void expire(publisher_t *p, int64_t now_ms)
 int publisher_pump(publisher_t *p, int64_t now_ms)
 {
     int flags = 0;
+    if (p->lost_in_submit) {
+        /* Reported before any reconnect attempt overwrites last_err with its own outcome. */
+        p->lost_in_submit = false;
+        return PUB_PUMP_LOST;
+    }
     pub_state_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
     if (st != PUB_STATE_UP) {
         if (now_ms < p->next_attempt_ms)

@@ -88,7 +88,7 @@ typedef struct publisher_opts {
 typedef struct publisher_stats {
     _Atomic uint64_t published;
     _Atomic uint64_t confirmed;
-    _Atomic uint64_t nacked;
+    _Atomic uint64_t nacked; /* every PUB_REFUSED outcome: nacks, and acks of returned messages */
     _Atomic uint64_t returned;
     _Atomic uint64_t timed_out;
     _Atomic uint64_t unavailable;
