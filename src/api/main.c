@@ -53,8 +53,26 @@ static uint32_t cpu_count(void)
     return n > 0 ? (uint32_t)n : 1;
 }
 
-int main(void)
+static int usage(void)
 {
+    static char table[16384];
+    config_describe(table, sizeof(table));
+    printf("usage: activity-api [--help]\n\n"
+           "Serves POST /api/v1/activities, GET /health, /ready and /metrics, and publishes\n"
+           "each accepted event to RabbitMQ with publisher confirms. Configured only by the\n"
+           "environment:\n\n%s",
+           table);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+            return usage();
+        fprintf(stderr, "activity-api: unknown argument \"%s\" (try --help)\n", argv[1]);
+        return EXIT_CONFIG;
+    }
     config_t cfg;
     err_t err = {0};
     if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {

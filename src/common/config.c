@@ -47,7 +47,8 @@ static int check_mongo_url(const struct row *r, const char *value, err_t *err);
 
 static const struct row rows[] = {
     STR("RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", true, check_amqp_url,
-        "amqp:// or amqps:// URL", "RabbitMQ broker URL (the password is masked in logs)"),
+        "amqp:// URL (TLS is not built in)",
+        "RabbitMQ broker URL (the password is masked in logs)"),
     STR("RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", false, check_queue,
         "1..200 printable ASCII bytes, no spaces",
         "Durable queue of events; dead letters go to the same name plus `.dlq`"),
@@ -177,8 +178,9 @@ void config_mask_url(const char *url, char *out, size_t n)
 
 static int check_amqp_url(const struct row *r, const char *value, err_t *err)
 {
-    if (!has_prefix(value, "amqp://") && !has_prefix(value, "amqps://"))
-        return fail(r, ERR_PARSE, value, err, "must start with amqp:// or amqps://");
+    if (!has_prefix(value, "amqp://"))
+        return fail(r, ERR_PARSE, value, err,
+                    "must start with amqp:// (amqps:// is not supported)");
     return 0;
 }
 
