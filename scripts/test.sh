@@ -79,6 +79,8 @@ export_endpoints() {
     export RABBITMQ_MGMT_URL=${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}
     export DATABASE_URL=${DATABASE_URL:-mongodb://127.0.0.1:27017/activity_db}
     export AT_RABBITMQCTL=${AT_RABBITMQCTL:-rabbitmqctl}
+    # The integration tests run from the source tree: keep __pycache__ out of it.
+    export PYTHONDONTWRITEBYTECODE=1
 }
 
 # The integration tests need Debian's python3 (python3-pika, python3-pymongo), not another python3
