@@ -21,6 +21,7 @@
 #   BENCH_SERVER_CPU [0]  BENCH_WRK_CPU [1]      cores for the server and for wrk
 #   BENCH_PIN_202 [0]               1: pin (d) like (a)-(c); by default (d) is not pinned
 #   BENCH_THREADS [1]               loop threads of both servers (API_THREADS)
+#   BENCH_REPEAT [1]                repeat the whole sequence; the checks then use medians
 #   BENCH_API_PORT [3100]  BENCH_CEILING_PORT [3101]  BENCH_QUEUE [bench.activities]
 #
 # Every load is bounded in time and targets loopback only; every process started here is
@@ -39,6 +40,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-0}
 WRK_CPU=${BENCH_WRK_CPU:-1}
 PIN_202=${BENCH_PIN_202:-0}
 THREADS=${BENCH_THREADS:-1}
+REPEAT=${BENCH_REPEAT:-1}
 API_PORT=${BENCH_API_PORT:-3100}
 CEILING_PORT=${BENCH_CEILING_PORT:-3101}
 QUEUE=${BENCH_QUEUE:-bench.activities}
@@ -109,16 +111,25 @@ forget_pid() {
 
 # ---- measurements ------------------------------------------------------------------------------
 
-# wrk_run NAME SCRIPT PORT WRK_CPU: runs the load, keeps wrk's report in $WORK/NAME.wrk.
+# wrk_run KEY SCRIPT PORT WRK_CPU SERVER_PID: runs the load and keeps wrk's report in
+# $WORK/KEY.wrk. Also records in OTHERS[KEY] the cores that processes other than the server
+# and wrk kept busy meanwhile (the broker among them in (d)): a busy machine skews every figure.
 wrk_run() {
-    local name=$1 script=$2 port=$3 cpu=$4
+    local key=$1 script=$2 port=$3 cpu=$4 server=$5 busy0 kids0 srv0 t0 busy1 kids1 srv1 t1
     local cmd=(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$ROOT/bench/$script"
         "http://$HOST:$port$ROUTE")
     [[ -n $cpu ]] && cmd=(taskset -c "$cpu" "${cmd[@]}")
-    printf '%s\n' "${cmd[*]}" >"$WORK/$name.cmd"
-    say "($name) ${cmd[*]}"
+    printf '%s\n' "${cmd[*]}" >"$WORK/$key.cmd"
+    say "($key) ${cmd[*]}"
+    busy0=$(cpu_busy) kids0=$(children_ticks) srv0=$(cpu_ticks "$server") t0=$(date +%s.%N)
     # wrk stops itself after DURATION; the timeout is a guard against a wedged run.
-    timeout 120 "${cmd[@]}" >"$WORK/$name.wrk" 2>&1 || die "wrk failed: $(cat "$WORK/$name.wrk")"
+    timeout 120 "${cmd[@]}" >"$WORK/$key.wrk" 2>&1 || die "wrk failed: $(cat "$WORK/$key.wrk")"
+    busy1=$(cpu_busy) kids1=$(children_ticks) srv1=$(cpu_ticks "$server") t1=$(date +%s.%N)
+    if [[ -n $srv0 && -n $srv1 ]]; then
+        OTHERS[$key]=$(awk -v b=$((busy1 - busy0)) -v k=$((kids1 - kids0)) -v s=$((srv1 - srv0)) \
+            -v hz="$TICK" -v t0="$t0" -v t1="$t1" \
+            'BEGIN { o = (b - k - s) / hz / (t1 - t0); printf "%.2f", (o < 0 ? 0 : o) }')
+    fi
 }
 
 # wrk_parse FILE: prints "rps requests seconds p50_ms p75_ms p90_ms p99_ms non2xx socket_errors"
@@ -177,11 +188,21 @@ wait_status() {
     return 1
 }
 
+cpu_busy() { # ticks all cores spent neither idle nor waiting for I/O, from /proc/stat
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+children_ticks() { # CPU ticks of this shell's finished children (cutime + cstime), e.g. wrk
+    sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
+}
+
 cpu_ticks() { # utime + stime of PID, in clock ticks (fields 14 and 15 of /proc/PID/stat)
+    [[ -r /proc/$1/stat ]] || return 0
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 vm_rss_kb() {
+    [[ -r /proc/$1/status ]] || return 0
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
@@ -196,11 +217,21 @@ metric_value() {
         }' || true
 }
 
-# purge_queue [must]: empties the API's queue; a failure is fatal only with "must".
+# purge_queue [must]: empties the API's queue. With "must", a broker that does not answer is
+# waited for (up to 60 s: it may be restarting) and then fatal; otherwise a warning.
 purge_queue() {
+    local i tries=1
     QUEUE_USED=1
-    timeout 60 "$BROKER_CEILING_BIN" -P "$QUEUE" "$RABBITMQ_URL" >&2 && return 0
-    [[ ${1:-} == must ]] && die "cannot purge $QUEUE"
+    [[ ${1:-} == must ]] && tries=30
+    for ((i = 0; i < tries; i++)); do
+        timeout 60 "$BROKER_CEILING_BIN" -P "$QUEUE" "$RABBITMQ_URL" >"$WORK/purge.out" 2>&1 && {
+            cat "$WORK/purge.out" >&2
+            return 0
+        }
+        ((i + 1 < tries)) && sleep 2
+    done
+    cat "$WORK/purge.out" >&2
+    [[ ${1:-} == must ]] && die "cannot purge $QUEUE: RabbitMQ does not answer"
     say "warning: cannot purge $QUEUE (the cleanup on exit tries to delete it again)"
 }
 
@@ -219,27 +250,33 @@ start_api() {
     "${cmd[@]}" 2>"$WORK/$name.api.log" &
     API_PID=$!
     PIDS+=("$API_PID")
-    if ! wait_status GET /ready "$API_PORT" 200 30 "$API_PID"; then
+    if ! wait_status GET /ready "$API_PORT" 200 60 "$API_PID"; then
         tail -n 30 "$WORK/$name.api.log" >&2 || true
-        die "activity-api did not become ready (GET /ready) within 30 s"
+        die "activity-api did not become ready (GET /ready) within 60 s"
     fi
 }
 
+# stop_api NAME: stops the API of run NAME; notes it if it had died during the run.
 stop_api() {
+    local st=0
+    if ! kill -0 "$API_PID" 2>/dev/null; then
+        wait "$API_PID" 2>/dev/null || st=$?
+        NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }activity-api died during the run (status $st)"
+    fi
     stop_pid "$API_PID"
     forget_pid "$API_PID"
 }
 
-# Results, by run name.
-declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE
-record() { # record NAME 2xx|non2xx: parses $WORK/NAME.wrk into the tables
-    local name=$1 rps req dur p50 p75 p90 p99 non2xx sockerr
-    read -r rps req dur p50 p75 p90 p99 non2xx sockerr < <(wrk_parse "$WORK/$name.wrk") ||
-        die "cannot parse wrk's report for ($name)"
-    RPS[$name]=$rps P50[$name]=$p50 P99[$name]=$p99 REQ[$name]=$req
-    NON2XX[$name]=$non2xx SOCKERR[$name]=$sockerr
+# Results, keyed by run and repetition ("a1", "d2", ...).
+declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB
+record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
+    local key=$1 rps req dur p50 p75 p90 p99 non2xx sockerr
+    read -r rps req dur p50 p75 p90 p99 non2xx sockerr < <(wrk_parse "$WORK/$key.wrk") ||
+        die "cannot parse wrk's report for ($key)"
+    RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQ[$key]=$req
+    NON2XX[$key]=$non2xx SOCKERR[$key]=$sockerr
     # Responses per second with the status the run is about (2xx for a, d; non-2xx for b, c).
-    OK_RPS[$name]=$(awk -v r="$req" -v n="$non2xx" -v d="$dur" -v want="$2" \
+    OK_RPS[$key]=$(awk -v r="$req" -v n="$non2xx" -v d="$dur" -v want="$2" \
         'BEGIN { c = (want == "2xx") ? r - n : n; printf "%.0f", (d > 0 ? c / d : 0) }')
 }
 
@@ -255,6 +292,7 @@ done
 HAVE_API=0
 [[ -x $API_BIN ]] && HAVE_API=1
 [[ $DURATION =~ ^[1-9][0-9]*s$ ]] || die "BENCH_DURATION must be whole seconds such as 10s"
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
 CORES=$(nproc)
 ((SERVER_CPU < CORES && WRK_CPU < CORES)) || die "BENCH_SERVER_CPU/BENCH_WRK_CPU beyond $CORES cores"
 # The broker must answer before anything is measured; purging our queue is the ping.
@@ -267,83 +305,94 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TICK=$(getconf CLK_TCK)
 has_run() { [[ " $RUNS " == *" $1 "* ]]; }
 
-# ---- (a) HTTP ceiling --------------------------------------------------------------------------
-if has_run a; then
-    say "(a) HTTP ceiling"
+# ---- measurements: each takes KEY = run letter + repetition number ------------------------------
+
+measure_a() { # HTTP ceiling
+    local k=$1 pid
+    say "($k) HTTP ceiling"
     printf 'taskset -c %s %s %s %s\n' "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" \
-        >"$WORK/a.server"
-    taskset -c "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" 2>"$WORK/a.log" &
-    CEILING_PID=$!
-    PIDS+=("$CEILING_PID")
-    wait_status POST "$ROUTE" "$CEILING_PORT" 202 10 "$CEILING_PID" ||
-        die "bench-http-ceiling did not answer: $(cat "$WORK/a.log")"
-    wrk_run a post.lua "$CEILING_PORT" "$WRK_CPU"
-    stop_pid "$CEILING_PID"
-    forget_pid "$CEILING_PID"
-    record a 2xx
-fi
+        >"$WORK/$k.server"
+    taskset -c "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" 2>"$WORK/$k.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_status POST "$ROUTE" "$CEILING_PORT" 202 10 "$pid" ||
+        die "bench-http-ceiling did not answer: $(cat "$WORK/$k.log")"
+    wrk_run "$k" post.lua "$CEILING_PORT" "$WRK_CPU" "$pid"
+    stop_pid "$pid"
+    forget_pid "$pid"
+    record "$k" 2xx
+}
 
-# ---- (b) 429 path ------------------------------------------------------------------------------
-if has_run b && ((HAVE_API)); then
-    say "(b) 429 path: default limits"
-    start_api b "$SERVER_CPU"
-    RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
-    wrk_run b post.lua "$API_PORT" "$WRK_CPU"
-    NOTE[b]="after the run one more POST got $(http_status POST "$ROUTE" "$API_PORT" post.lua)"
-    stop_api
-    record b non2xx
+measure_b() { # 429 path: default limits, so everything after the first 50 requests is 429
+    local k=$1
+    say "($k) 429 path: default limits"
+    start_api "$k" "$SERVER_CPU"
+    [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
+    wrk_run "$k" post.lua "$API_PORT" "$WRK_CPU" "$API_PID"
+    NOTE[$k]="after the run one more POST got $(http_status POST "$ROUTE" "$API_PORT" post.lua)"
+    stop_api "$k"
+    record "$k" non2xx
     purge_queue
-fi
+}
 
-# ---- (c) 400 path ------------------------------------------------------------------------------
-if has_run c && ((HAVE_API)); then
-    say "(c) 400 path: limit raised, invalid body"
-    start_api c "$SERVER_CPU" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
+measure_c() { # 400 path: limit raised, every body fails validation
+    local k=$1 st
+    say "($k) 400 path: limit raised, invalid body"
+    start_api "$k" "$SERVER_CPU" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
     st=$(http_status POST "$ROUTE" "$API_PORT" post_invalid.lua)
-    [[ $st == 400 ]] || die "(c) expected 400 for bench/post_invalid.lua's body, got $st"
-    wrk_run c post_invalid.lua "$API_PORT" "$WRK_CPU"
-    stop_api
-    record c non2xx
-fi
+    [[ $st == 400 ]] || die "($k) expected 400 for bench/post_invalid.lua's body, got $st"
+    wrk_run "$k" post_invalid.lua "$API_PORT" "$WRK_CPU" "$API_PID"
+    stop_api "$k"
+    record "$k" non2xx
+}
 
-# ---- (d) 202 path ------------------------------------------------------------------------------
-if has_run d && ((HAVE_API)); then
-    say "(d) 202 path: limit raised, valid body, queue purged first"
+measure_d() { # 202 path: limit raised, valid bodies published and confirmed
+    local k=$1 st cpu="" wrk_cpu="" t0 t1 accepted
+    say "($k) 202 path: limit raised, valid body, queue purged first"
     purge_queue must
-    d_cpu=""
-    d_wrk_cpu=""
     if ((PIN_202)); then
-        d_cpu=$SERVER_CPU
-        d_wrk_cpu=$WRK_CPU
+        cpu=$SERVER_CPU
+        wrk_cpu=$WRK_CPU
     fi
-    start_api d "$d_cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
+    start_api "$k" "$cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
     sleep 1 # let the process settle before reading its idle footprint
-    IDLE_RSS_KB=$(vm_rss_kb "$API_PID")
+    IDLE_KB[$k]=$(vm_rss_kb "$API_PID")
     [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
     st=$(http_status POST "$ROUTE" "$API_PORT" post.lua)
-    [[ $st == 202 ]] || die "(d) expected 202 for bench/post.lua's body, got $st"
-    ticks0=$(cpu_ticks "$API_PID")
-    wrk_run d post.lua "$API_PORT" "$d_wrk_cpu"
-    ticks1=$(cpu_ticks "$API_PID")
-    stop_api
-    record d 2xx
-    ACCEPTED=$((REQ[d] - NON2XX[d]))
-    CPU_US=$(awk -v t=$((ticks1 - ticks0)) -v hz="$TICK" -v n="$ACCEPTED" \
-        'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n }')
-    NOTE[d]="$ACCEPTED accepted; API CPU $((ticks1 - ticks0)) ticks at $TICK Hz"
+    [[ $st == 202 ]] || die "($k) expected 202 for bench/post.lua's body, got $st"
+    t0=$(cpu_ticks "$API_PID")
+    wrk_run "$k" post.lua "$API_PORT" "$wrk_cpu" "$API_PID"
+    t1=$(cpu_ticks "$API_PID")
+    record "$k" 2xx
+    accepted=$((REQ[$k] - NON2XX[$k]))
+    NOTE[$k]="$accepted accepted"
+    if [[ -n $t0 && -n $t1 ]]; then
+        CPU_US[$k]=$(awk -v t=$((t1 - t0)) -v hz="$TICK" -v n="$accepted" \
+            'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n }')
+        NOTE[$k]+="; API CPU $((t1 - t0)) ticks at $TICK Hz"
+    fi
+    stop_api "$k"
     purge_queue
-fi
+}
 
-# ---- (e) broker ceiling ------------------------------------------------------------------------
-if has_run e; then
-    secs=${DURATION%s}
-    say "(e) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $WINDOW"
-    printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$WINDOW" >"$WORK/e.cmd"
+measure_e() { # broker ceiling
+    local k=$1 secs=${DURATION%s}
+    purge_queue must # also waits for a broker that is restarting
+    say "($k) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $WINDOW"
+    printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$WINDOW" >"$WORK/$k.cmd"
     timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$WINDOW" \
-        >"$WORK/e.out" 2>&1 || die "bench-broker-ceiling failed: $(cat "$WORK/e.out")"
-    OK_RPS[e]=$(sed -n 's/.*msg\/s=\([0-9.]*\).*/\1/p' "$WORK/e.out" | tail -n 1)
-    RPS[e]=${OK_RPS[e]}
-fi
+        >"$WORK/$k.out" 2>&1 || die "bench-broker-ceiling failed: $(cat "$WORK/$k.out")"
+    OK_RPS[$k]=$(sed -n 's/.*msg\/s=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
+    RPS[$k]=${OK_RPS[$k]}
+}
+
+for ((rep = 1; rep <= REPEAT; rep++)); do
+    for n in a b c d e; do
+        has_run "$n" || continue
+        [[ $n =~ [bcd] ]] && ((!HAVE_API)) && continue
+        "measure_$n" "$n$rep"
+    done
+done
 
 # ---- report ------------------------------------------------------------------------------------
 
@@ -365,29 +414,51 @@ verdict() { # verdict VALUE OP LIMIT
     awk -v v="$1" -v op="$2" -v l="$3" \
         'BEGIN { ok = (op == ">=") ? v >= l : v <= l; printf ok ? "PASS" : "FAIL" }'
 }
-row() { # row NAME LABEL
-    local n=$1
-    if [[ -z ${RPS[$n]:-} ]]; then
-        local why="not run"
-        [[ $n =~ [bcd] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
-        printf '| (%s) %s | %s | | | | | |\n' "$n" "$2" "$why"
-        return
-    fi
-    if [[ $n == e ]]; then
-        printf '| (%s) %s | %s msg/s confirmed | | | | | window %s |\n' "$n" "$2" "${OK_RPS[e]}" "$WINDOW"
-        return
-    fi
-    printf '| (%s) %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$2" "${RPS[$n]}" "${OK_RPS[$n]}" \
-        "${P50[$n]}" "${P99[$n]}" "${NON2XX[$n]}/${REQ[$n]} (socket errors ${SOCKERR[$n]})" \
-        "${NOTE[$n]:-}"
+# median TABLE RUN: the median over the repetitions of RUN in the associative array TABLE.
+median() {
+    local -n tab=$1
+    local r vals=()
+    for ((r = 1; r <= REPEAT; r++)); do
+        [[ -n ${tab[$2$r]:-} ]] && vals+=("${tab[$2$r]}")
+    done
+    ((${#vals[@]})) || return 0
+    printf '%s\n' "${vals[@]}" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+row() { # row RUN LABEL: one table row per repetition
+    local n=$1 r k label
+    for ((r = 1; r <= REPEAT; r++)); do
+        k=$n$r
+        label="($n) $2"
+        ((REPEAT > 1)) && label+=" #$r"
+        if [[ -z ${RPS[$k]:-} ]]; then
+            local why="not run"
+            [[ $n =~ [bcd] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
+            printf '| %s | %s | | | | | |\n' "$label" "$why"
+            continue
+        fi
+        if [[ $n == e ]]; then
+            printf '| %s | | %s msg/s confirmed | | | | window %s |\n' "$label" \
+                "${OK_RPS[$k]}" "$WINDOW"
+            continue
+        fi
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
+            "${P50[$k]}" "${P99[$k]}" "${NON2XX[$k]}/${REQ[$k]} (socket errors ${SOCKERR[$k]})" \
+            "${NOTE[$k]:+${NOTE[$k]}; }others busy: ${OTHERS[$k]:-?} cores"
+    done
 }
 
-RB=$(ratio "${OK_RPS[b]:-}" "${OK_RPS[a]:-}")
-RC=$(ratio "${OK_RPS[c]:-}" "${OK_RPS[a]:-}")
-RD=$(ratio "${OK_RPS[d]:-}" "${OK_RPS[e]:-}")
-IDLE_MB=""
-[[ -n ${IDLE_RSS_KB:-} ]] && IDLE_MB=$(awk -v k="$IDLE_RSS_KB" 'BEGIN { printf "%.1f", k / 1024 }')
-[[ -n ${RL_BYTES:-} ]] || RL_BYTES=""
+OK_A=$(median OK_RPS a)
+RB=$(ratio "$(median OK_RPS b)" "$OK_A")
+RC=$(ratio "$(median OK_RPS c)" "$OK_A")
+RD=$(ratio "$(median OK_RPS d)" "$(median OK_RPS e)")
+P99_D=$(median P99 d)
+CPU_D=$(median CPU_US d)
+IDLE_MB=$(median IDLE_KB d)
+[[ -n $IDLE_MB ]] && IDLE_MB=$(awk -v k="$IDLE_MB" 'BEGIN { printf "%.1f", k / 1024 }')
+RL_BYTES=${RL_BYTES:-}
+OF=""
+((REPEAT > 1)) && OF=" (median of $REPEAT)"
 
 REPORT="$WORK/report.md"
 {
@@ -396,42 +467,48 @@ REPORT="$WORK/report.md"
         "$(git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
     printf -- '- machine: %s cores, %s; load average before the run: %s\n' "$CORES" \
         "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$LOAD_BEFORE"
-    printf -- '- load: `wrk -t1 -c%s -d%s --latency` on 127.0.0.1, bodies from bench/post.lua and bench/post_invalid.lua\n' \
-        "$CONNS" "$DURATION"
+    printf -- '- load: `wrk -t1 -c%s -d%s --latency` on 127.0.0.1, bodies from bench/post.lua and bench/post_invalid.lua; %s repetition(s)\n' \
+        "$CONNS" "$DURATION" "$REPEAT"
     printf -- '- pinning: (a)-(c) server on core %s, wrk on core %s; (d) %s; (e) not pinned\n' \
         "$SERVER_CPU" "$WRK_CPU" "$( ((PIN_202)) && echo "pinned the same way" || echo "not pinned (the broker needs both cores)")"
     printf -- '- loop threads: %s (bench-http-ceiling and API_THREADS)\n\n' "$THREADS"
-    printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | non-2xx / total | notes |\n'
+    printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | non-2xx / total | notes ("others busy": cores used by other processes during the run; in (d) the broker is one) |\n'
     printf '|---|---|---|---|---|---|---|\n'
     row a "HTTP ceiling (202, no work)"
     row b "429 path (default limits)"
     row c "400 path (invalid body)"
     row d "202 path (published, confirmed)"
     row e "broker ceiling"
-    printf '\n| check | measured | target | result |\n|---|---|---|---|\n'
+    printf '\n| check%s | measured | target | result |\n|---|---|---|---|\n' "$OF"
     printf '| (b)/(a) 429 responses/s | %s | >= 0.80 | %s |\n' "$RB" "$(verdict "$RB" '>=' 0.80)"
     printf '| (c)/(a) 400 responses/s | %s | >= 0.70 | %s |\n' "$RC" "$(verdict "$RC" '>=' 0.70)"
     printf '| (d)/(e) 202 responses/s over confirmed msg/s | %s | >= 0.85 | %s |\n' "$RD" \
         "$(verdict "$RD" '>=' 0.85)"
-    printf '| (d) p99 latency at %s connections | %s | <= 25 ms | %s |\n' "$CONNS" "$(withunit "${P99[d]:-}" ms)" \
-        "$(verdict "${P99[d]:-}" '<=' 25)"
-    printf '| API CPU time per accepted event | %s | <= 30 us | %s |\n' "$(withunit "${CPU_US:-}" us)" \
-        "$(verdict "${CPU_US:-}" '<=' 30)"
+    printf '| (d) p99 latency at %s connections | %s | <= 25 ms | %s |\n' "$CONNS" \
+        "$(withunit "$P99_D" ms)" "$(verdict "$P99_D" '<=' 25)"
+    printf '| API CPU time per accepted event | %s | <= 30 us | %s |\n' "$(withunit "$CPU_D" us)" \
+        "$(verdict "$CPU_D" '<=' 30)"
     printf '| API idle RSS (VmRSS after start, before load) | %s | <= 20 MB | %s |\n' \
         "$(withunit "$IDLE_MB" MB)" "$(verdict "$IDLE_MB" '<=' 20)"
-    printf '| rate limiter bytes per client (/metrics) | %s | <= 256 | %s |\n' "$(withunit "$RL_BYTES" B)" \
-        "$(verdict "$RL_BYTES" '<=' 256)"
+    printf '| rate limiter bytes per client (/metrics) | %s | <= 256 | %s |\n' \
+        "$(withunit "$RL_BYTES" B)" "$(verdict "$RL_BYTES" '<=' 256)"
     printf '\n## Commands\n\n```\n'
     for n in a b c d e; do
-        [[ -f $WORK/$n.server ]] && printf '(%s) server: %s\n' "$n" "$(cat "$WORK/$n.server")"
-        [[ -f $WORK/$n.cmd ]] && printf '(%s) load:   %s\n' "$n" "$(cat "$WORK/$n.cmd")"
+        [[ -f $WORK/${n}1.server ]] && printf '(%s) server: %s\n' "$n" "$(cat "$WORK/${n}1.server")"
+        [[ -f $WORK/${n}1.cmd ]] && printf '(%s) load:   %s\n' "$n" "$(cat "$WORK/${n}1.cmd")"
     done
     printf '```\n\n## Raw output\n'
-    for n in a b c d; do
-        [[ -f $WORK/$n.wrk ]] || continue
-        printf '\n(%s)\n```\n%s\n```\n' "$n" "$(cat "$WORK/$n.wrk")"
+    for ((r = 1; r <= REPEAT; r++)); do
+        for n in a b c d e; do
+            k=$n$r
+            [[ -f $WORK/$k.wrk ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.wrk")"
+            [[ -f $WORK/$k.out ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.out")"
+            if [[ -s $WORK/$k.api.log ]]; then
+                printf '\n(%s) activity-api log at LOG_LEVEL=warn, last 20 lines:\n```\n%s\n```\n' \
+                    "$k" "$(tail -n 20 "$WORK/$k.api.log")"
+            fi
+        done
     done
-    [[ -f $WORK/e.out ]] && printf '\n(e)\n```\n%s\n```\n' "$(cat "$WORK/e.out")"
 } >"$REPORT"
 
 mkdir -p "$ROOT/bench/results"
