@@ -17,6 +17,8 @@ struct store_pool {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     mongoc_write_concern_t *wc;
+    bson_t insert_opts; /* {ordered: false, writeConcern: {...}}: built once, then only copied,
+                           because appending a write concern caches into it (not thread-safe) */
     char *db;
 };
 
@@ -25,7 +27,7 @@ struct store {
     store_pool_t *pool;
     mongoc_client_t *client;
     mongoc_collection_t *coll;
-    bson_t insert_opts; /* {ordered: false, writeConcern: {...}} */
+    bson_t insert_opts; /* a copy of the pool's */
 };
 
 /* Server codes that mean "try again later" rather than "this document is wrong": network and
@@ -127,6 +129,10 @@ int store_pool_create(const char *url, uint32_t pool_max, store_pool_t **out, er
     p->wc = wc;
     const char *db = mongoc_uri_get_database(uri);
     p->db = xstrdup(db != NULL && db[0] != '\0' ? db : STORE_DEFAULT_DB);
+    bson_init(&p->insert_opts);
+    BSON_APPEND_BOOL(&p->insert_opts, "ordered", false);
+    if (!mongoc_write_concern_append(p->wc, &p->insert_opts))
+        PANIC("write concern cannot be appended to insert options");
     *out = p;
     return 0;
 }
@@ -137,6 +143,7 @@ void store_pool_destroy(store_pool_t *p)
         return;
     mongoc_client_pool_destroy(p->pool);
     mongoc_write_concern_destroy(p->wc);
+    bson_destroy(&p->insert_opts);
     mongoc_uri_destroy(p->uri);
     free(p->db);
     free(p);
@@ -198,10 +205,7 @@ store_t *store_open(store_pool_t *p)
     s->pool = p;
     s->client = mongoc_client_pool_pop(p->pool);
     s->coll = mongoc_client_get_collection(s->client, p->db, STORE_COLLECTION);
-    bson_init(&s->insert_opts);
-    BSON_APPEND_BOOL(&s->insert_opts, "ordered", false);
-    if (!mongoc_write_concern_append(p->wc, &s->insert_opts))
-        PANIC("write concern cannot be appended to insert options");
+    bson_copy_to(&p->insert_opts, &s->insert_opts);
     return s;
 }
 
