@@ -12,9 +12,25 @@
  * without an error; and it keeps an object key only up to its first NUL ("a\u0000b" becomes
  * "a"), so a key containing NUL cannot be seen in its tree at all.
  *
- * The scanner does no work for messages on the happy path: a key is a span of the body, decoded
- * only if it holds an escape, and the path to a payload value is a chain of stack frames that
- * is rendered as text only when an error is reported.
+ * The scanner also applies the payload rules: it sees every key as sent and every number as
+ * written, and some rules concern what json-c hides or changes. The consumer must be able to
+ * store what the API accepts, in MongoDB and in FerretDB (which refuses more), through libmongoc
+ * (whose default insert validation refuses empty keys before any server sees them), so at every
+ * depth of the payload
+ *   - a key must not be empty, start with '$', or contain '.' or NUL;
+ *   - an array must not directly contain an array (arrays of objects holding arrays are fine);
+ *   - an integer must fit in int64 (json-c would clamp it; BSON has nothing wider);
+ *   - any other number must be finite as a double (1e309 overflows to infinity);
+ *   - containers must not nest deeper than ACTIVITY_PAYLOAD_DEPTH_MAX.
+ * Each rule is reported at most once, with the path of its first occurrence in the document.
+ * A path is "payload", then ".key" for a member and "[i]" for an element; a key that is empty or
+ * holds '.', '[', ']', '"', '\' or a control character is written ["..."] instead, with '"'
+ * and '\' escaped and controls as \u00XX, so that every path reads back one way only.
+ *
+ * The scanner does little work for messages on the happy path: a key is a span of the body,
+ * decoded only if it holds an escape; only numbers with a fraction or an exponent are converted;
+ * and the path to a payload value is a chain of stack frames that is rendered as text only when
+ * an error is reported.
  *
  * Duplicate keys are accepted: json-c keeps the last value of a repeated key, in the payload and
  * at the top level alike, and the field rules check that value. The scanner's key and payload
@@ -25,8 +41,10 @@
 
 #include <json-c/json.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/idgen.h"
@@ -39,6 +57,7 @@
 
 #define KEY_NAME_MAX 16  /* decoded bytes of an escaped key kept to match the known names */
 #define PATH_CAP     112 /* rendered payload path bytes in a message, before "..." */
+#define NUMBER_BUF   64  /* a number token shorter than this is copied to the stack for strtod */
 
 #define TIMESTAMP_HINT "must be an RFC 3339 date-time with offset, e.g. 2023-10-27T10:00:00Z"
 
@@ -63,6 +82,7 @@ typedef struct member_key {
     const unsigned char *begin, *end;
     bool escaped;     /* holds a backslash: name is a decoded copy */
     bool dollar;      /* the first character is '$' */
+    bool dot;         /* holds a '.' */
     bool has_nul;     /* decodes to a string containing U+0000 */
     size_t len;       /* decoded length in bytes */
     const char *name; /* the decoded bytes; only the first KEY_NAME_MAX when escaped */
@@ -84,7 +104,8 @@ typedef struct scanner {
     const char *syntax;     /* the first syntax error, or NULL */
     size_t syntax_at;
     bool too_deep;
-    bool reported_deep, reported_dollar, reported_nul, reported_int;
+    bool reported_deep, reported_dollar, reported_dot, reported_empty, reported_nul, reported_int,
+        reported_inf, reported_nested;
 } scanner_t;
 
 /* Bounded text for messages: pieces that do not fit whole are dropped and "..." is added. */
@@ -290,20 +311,42 @@ static void text_finish(text_t *t)
     t->buf[t->len] = '\0';
 }
 
-/* Plain text for a key: its decoded characters, with controls (and NUL) written as \u00XX. */
-static void text_put_key(text_t *t, const member_key_t *k)
+/* Text for a key: its decoded characters, with controls (and NUL) written as \u00XX; when quoted
+ * (inside ["..."] in a path), '"' and '\\' are escaped too. */
+static void text_put_key(text_t *t, const member_key_t *k, bool quoted)
 {
     const unsigned char *p = k->begin;
     char piece[8];
     while (p < k->end && !t->cut) {
         uint32_t cp = string_next(&p, k->end);
-        size_t n = is_control(cp) ? (size_t)snprintf(piece, sizeof(piece), "\\u%04x", (unsigned)cp)
-                                  : utf8_encode(cp, piece);
+        size_t n;
+        if (is_control(cp))
+            n = (size_t)snprintf(piece, sizeof(piece), "\\u%04x", (unsigned)cp);
+        else if (quoted && (cp == '"' || cp == '\\'))
+            n = (size_t)snprintf(piece, sizeof(piece), "\\%c", (char)cp);
+        else
+            n = utf8_encode(cp, piece);
         text_put(t, piece, n);
     }
 }
 
-/* Renders the path to seg, e.g. "payload.a[2].$x", into buf (PATH_CAP + 4 bytes). */
+/* Whether a key must be written ["..."] in a path: written bare, it would read as another path
+ * (a '.', '[' or ']'), or as another key (an escape sequence, or nothing at all). */
+static bool key_needs_quotes(const member_key_t *k)
+{
+    const unsigned char *p = k->begin;
+    if (p == k->end)
+        return true;
+    while (p < k->end) {
+        uint32_t cp = string_next(&p, k->end);
+        if (cp == '.' || cp == '[' || cp == ']' || cp == '"' || cp == '\\' || is_control(cp))
+            return true;
+    }
+    return false;
+}
+
+/* Renders the path to seg, e.g. "payload.a[2].$x" or "payload.a[\"b.c\"]", into buf
+ * (PATH_CAP + 4 bytes). */
 static const char *render_path(const path_seg_t *seg, char *buf)
 {
     const path_seg_t *chain[BODY_DEPTH_MAX + 2];
@@ -313,10 +356,14 @@ static const char *render_path(const path_seg_t *seg, char *buf)
     for (; seg != NULL && n < sizeof(chain) / sizeof(chain[0]); seg = seg->up)
         chain[n++] = seg;
     while (n-- > 0) {
-        if (chain[n]->key != NULL) {
+        if (chain[n]->key != NULL && key_needs_quotes(chain[n]->key)) {
+            text_put(&t, "[\"", 2);
+            text_put_key(&t, chain[n]->key, true);
+            text_put(&t, "\"]", 2);
+        } else if (chain[n]->key != NULL) {
             if (t.len > 0)
                 text_put(&t, ".", 1);
-            text_put_key(&t, chain[n]->key);
+            text_put_key(&t, chain[n]->key, false);
         } else {
             char idx[16];
             int len = snprintf(idx, sizeof(idx), "[%u]", chain[n]->index);
@@ -414,11 +461,13 @@ static int scan_key(scanner_t *s, member_key_t *k)
     if (!k->escaped) {
         k->dollar = k->begin < k->end && *k->begin == '$';
         k->len = (size_t)(k->end - k->begin);
+        k->dot = memchr(k->begin, '.', k->len) != NULL;
         k->name = (const char *)k->begin;
         return 0;
     }
     k->len = 0;
     k->name = k->buf;
+    k->dot = false;
     for (const unsigned char *p = k->begin; p < k->end;) {
         char enc[4];
         uint32_t cp = string_next(&p, k->end);
@@ -427,6 +476,8 @@ static int scan_key(scanner_t *s, member_key_t *k)
             k->dollar = cp == '$';
         if (cp == 0)
             k->has_nul = true;
+        if (cp == '.')
+            k->dot = true;
         if (k->len + n <= KEY_NAME_MAX)
             memcpy(k->buf + k->len, enc, n);
         k->len += n;
@@ -450,11 +501,27 @@ static bool fits_int64(const unsigned char *d, size_t n, bool negative)
     return memcmp(d, negative ? min : max, n) <= 0;
 }
 
+/* Whether the number token t[0..n), already checked against the JSON grammar, is finite as a
+ * double. json-c converts it with strtod too (the program keeps the "C" locale, so '.' is the
+ * decimal point for both); the body is not NUL-terminated, so strtod reads a copy. */
+static bool number_is_finite(const unsigned char *t, size_t n)
+{
+    char small[NUMBER_BUF];
+    char *copy = n < sizeof(small) ? small : xmalloc(n + 1);
+    memcpy(copy, t, n);
+    copy[n] = '\0';
+    bool finite = isfinite(strtod(copy, NULL));
+    if (copy != small)
+        free(copy);
+    return finite;
+}
+
 /* RFC 8259 number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
  * at: the number's path when it is inside the payload, else NULL. */
 static int scan_number(scanner_t *s, const path_seg_t *at)
 {
     bool negative = false, integer = true;
+    const unsigned char *token = s->p;
 
     if (*s->p == '-') {
         negative = true;
@@ -491,6 +558,12 @@ static int scan_number(scanner_t *s, const path_seg_t *at)
     if (integer && at != NULL && !s->reported_int && !fits_int64(digits, ndigits, negative)) {
         s->reported_int = true;
         report_payload(s, at, "integers must fit in 64 bits");
+    }
+    /* 1e309 is a double to json-c: infinity, which FerretDB cannot store. */
+    if (!integer && at != NULL && !s->reported_inf &&
+        !number_is_finite(token, (size_t)(s->p - token))) {
+        s->reported_inf = true;
+        report_payload(s, at, "numbers must be finite");
     }
     return 0;
 }
@@ -537,7 +610,7 @@ static bool scan_top_key(scanner_t *s, const member_key_t *k)
     }
     char name[VALIDATE_FIELD_MAX];
     text_t t = {name, sizeof(name) - 4, 0, false};
-    text_put_key(&t, k);
+    text_put_key(&t, k, false);
     text_finish(&t);
     report_add(s->rep, name, "unknown field");
     return false;
@@ -572,6 +645,14 @@ static int scan_object(scanner_t *s, int depth, int plevel, const path_seg_t *at
                 s->reported_dollar = true;
                 report_payload(s, &seg, "keys must not start with '$'");
             }
+            if (k.dot && !s->reported_dot) {
+                s->reported_dot = true;
+                report_payload(s, &seg, "keys must not contain '.'");
+            }
+            if (k.len == 0 && !s->reported_empty) {
+                s->reported_empty = true;
+                report_payload(s, &seg, "keys must not be empty");
+            }
             if (k.has_nul && !s->reported_nul) {
                 s->reported_nul = true;
                 report_payload(s, &seg, "keys must not contain NUL characters");
@@ -605,6 +686,11 @@ static int scan_array(scanner_t *s, int depth, int plevel, const path_seg_t *at)
     for (unsigned i = 0;; i++) {
         path_seg_t seg = {at, NULL, i};
         int child = plevel > 0 ? plevel + 1 : 0;
+        /* FerretDB refuses nested arrays; an array of objects holding arrays is fine. */
+        if (child > 0 && s->p < s->end && *s->p == '[' && !s->reported_nested) {
+            s->reported_nested = true;
+            report_payload(s, &seg, "arrays must not contain arrays directly");
+        }
         if (scan_value(s, depth, child, child > 0 ? &seg : NULL) < 0)
             return -1;
 

@@ -33,9 +33,14 @@ typedef struct validate_report {
 
 /* Validates a POST /api/v1/activities body body[0..len) (not NUL-terminated). Required:
  * userId, eventType, timestamp, payload; optional: id (a UUID, canonicalised to lower case);
- * any other top-level key is an error naming it. On success fills *out (owned by the caller:
- * activity_deinit), leaves out->received_ms 0 and returns 0. Otherwise returns ERR_INVAL with
- * rep filled and *out zeroed. rep may not be NULL. */
+ * any other top-level key is an error naming it. payload must be an object the consumer can
+ * store in MongoDB and in FerretDB: at any depth, no key that is empty, starts with '$', or
+ * contains '.' or NUL; no array directly inside an array; integers within int64; other numbers
+ * finite as a double; at most ACTIVITY_PAYLOAD_DEPTH_MAX levels. Each payload rule is reported
+ * at most once, field "payload", with the path of its first occurrence, e.g. "... (payload.a[0])";
+ * a key that is empty or holds '.', '[', ']', '"', '\' or a control is written ["..."] there.
+ * On success fills *out (owned by the caller: activity_deinit), leaves out->received_ms 0 and
+ * returns 0. Otherwise returns ERR_INVAL with rep filled and *out zeroed. rep may not be NULL. */
 int validate_request(const char *body, size_t len, activity_t *out, validate_report_t *rep);
 
 /* Validates an AMQP message body as produced by activity_encode: the request rules, plus id
