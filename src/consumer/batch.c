@@ -303,6 +303,9 @@ static int attempt_insert(batch_t *b, int64_t now)
     err_t serr;
     err_clear(&serr);
     int src = b->p.store.insert_many(b->p.store.ctx, b->docs, m, b->res, &serr);
+    /* The insert may have blocked (server selection, socket timeouts): time the retry schedule
+     * and the give-up deadline from when the failure was seen. */
+    now = mono(b);
     size_t transient = 0;
     for (size_t j = 0; j < m; j++) {
         entry_t *e = &b->ents[b->idx[j]];

@@ -270,10 +270,10 @@ static void on_event(void *ctx, const batch_event_t *ev)
         break;
     case BATCH_EV_RETRY:
         if (log_throttle_allow(&w->retry_log, now, LOG_REPEAT_MS, &suppressed)) {
-            snprintf(kv, sizeof(kv), "\"attempt\":%u,\"delay_ms\":%" PRId64 ",\"held\":%u",
-                     ev->attempt, ev->delay_ms, ev->count);
-            LOG_WARN_KV(kv, "insert failed, retrying (%" PRIu32 " similar suppressed): %s",
-                        suppressed, why);
+            snprintf(kv, sizeof(kv),
+                     "\"attempt\":%u,\"delay_ms\":%" PRId64 ",\"held\":%u,\"suppressed\":%" PRIu32,
+                     ev->attempt, ev->delay_ms, ev->count, suppressed);
+            LOG_WARN_KV(kv, "insert failed, retrying: %s", why);
         }
         break;
     case BATCH_EV_PAUSED:
@@ -286,10 +286,11 @@ static void on_event(void *ctx, const batch_event_t *ev)
         w->ping_log = (log_throttle_t){0};
         break;
     case BATCH_EV_PING_FAILED:
-        if (log_throttle_allow(&w->ping_log, now, LOG_REPEAT_MS, &suppressed))
-            LOG_WARN("database still unavailable, staying paused (%" PRIu32
-                     " similar suppressed): %s",
-                     suppressed, why);
+        if (log_throttle_allow(&w->ping_log, now, LOG_REPEAT_MS, &suppressed)) {
+            snprintf(kv, sizeof(kv), "\"attempt\":%u,\"suppressed\":%" PRIu32, ev->attempt,
+                     suppressed);
+            LOG_WARN_KV(kv, "database still unavailable, staying paused: %s", why);
+        }
         break;
     case BATCH_EV_RESUMED:
         metrics_gauge_add(&m->paused, -1);

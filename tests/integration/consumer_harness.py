@@ -2,7 +2,7 @@
 """Helpers for the activity-consumer integration tests.
 
 Endpoints come from the environment, as for every integration test:
-  RABBITMQ_URL       amqp URL of the broker (default amqp://guest:guest@127.0.0.1:5672/%2f)
+  RABBITMQ_URL       amqp URL of the broker (default amqp://guest:guest@127.0.0.1:5672/)
   RABBITMQ_MGMT_URL  management API, used only for diagnostics (default http://127.0.0.1:15672)
   DATABASE_URL       MongoDB URL; its database name is replaced by a per-test one
   AT_BUILD_DIR       build directory holding src/consumer/activity-consumer and activity-api
@@ -43,7 +43,7 @@ except ImportError:  # another python3 first on PATH: use Debian's packages
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("AT_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
 BUILD_DIR = os.environ.get("AT_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
-RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 MGMT_URL = os.environ.get("RABBITMQ_MGMT_URL", "http://127.0.0.1:15672")
 DATABASE_URL = os.environ.get("DATABASE_URL", "mongodb://127.0.0.1:27017/activity_db")
 SERVICES_DIR = os.environ.get("AT_SERVICES_DIR", "/tmp/activity-tracker-services")

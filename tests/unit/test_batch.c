@@ -45,6 +45,7 @@ typedef struct fake_store {
     int64_t processed_at[CALLS_MAX];
     int ping_rc[CALLS_MAX];
     size_t npings;
+    int64_t block_ms; /* each insert advances the fake clock by this much */
 } fake_store_t;
 
 typedef struct events {
@@ -101,6 +102,7 @@ static int fs_insert(void *ctx, const bson_t *const *docs, size_t n, batch_doc_r
                      err_t *err)
 {
     (void)ctx;
+    clk.mono += store.block_ms;
     size_t call = store.calls++;
     ck_assert_uint_lt(call, CALLS_MAX);
     store.docs_per_call[call] = n;
@@ -563,6 +565,28 @@ START_TEST(test_batch_gives_up_requeues_and_pauses_until_ping)
 }
 END_TEST
 
+START_TEST(test_batch_retry_is_timed_from_the_failed_insert)
+{
+    reset();
+    store.nscript = CALLS_MAX;
+    for (size_t i = 0; i < CALLS_MAX; i++)
+        store.script[i].rc = ERR_UNAVAIL;
+    store.block_ms = 5000; /* server selection timing out */
+    batch_params_t p = params(1, 1000, 3000);
+    batch_t *b = batch_create(&p);
+    offer_valid(b, 1);
+    ck_assert_int_eq(batch_tick(b), 0);
+    ck_assert_int_eq(batch_state(b), BATCH_RETRYING);
+    /* The retry waits its backoff after the failure, not after the start of the insert. */
+    ck_assert_int_gt(batch_next_due_ms(b), clk.mono);
+    clk.mono = batch_next_due_ms(b);
+    ck_assert_int_eq(batch_tick(b), 0);
+    ck_assert_int_eq(batch_state(b), BATCH_PAUSED);
+    ck_assert_uint_eq(store.calls, 2);
+    batch_destroy(b);
+}
+END_TEST
+
 START_TEST(test_batch_broker_error_is_returned_and_abandon_forgets)
 {
     reset();
@@ -654,6 +678,7 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_batch_transient_error_retries_then_acks);
     tcase_add_test(tc, test_batch_retry_inserts_only_unsettled_documents);
     tcase_add_test(tc, test_batch_gives_up_requeues_and_pauses_until_ping);
+    tcase_add_test(tc, test_batch_retry_is_timed_from_the_failed_insert);
     tcase_add_test(tc, test_batch_broker_error_is_returned_and_abandon_forgets);
     suite_add_tcase(s, tc);
     tc = tcase_create("shutdown");
