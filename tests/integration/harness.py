@@ -629,32 +629,45 @@ def openapi_errors(resp, path, method):
         return []
     import jsonschema
 
-    operation = ((doc.get("paths") or {}).get(path) or {}).get(method.lower())
-    if operation is None:
+    path_item = (doc.get("paths") or {}).get(path)
+    operation = (path_item or {}).get(method.lower())
+    if path_item is None and resp.status == 404 and "x-unknown-path" in doc:
+        spec = doc["x-unknown-path"]  # the answer for any undeclared path
+    elif operation is None and resp.status == 405 and "x-other-methods" in (path_item or {}):
+        spec = path_item["x-other-methods"]  # the answer for an undeclared method
+    elif operation is None:
         return [f"docs/openapi.yaml declares no {method.upper()} {path}"]
-    responses = operation.get("responses") or {}
-    spec = responses.get(str(resp.status)) or responses.get(resp.status) or responses.get("default")
-    if spec is None:
-        return [f"docs/openapi.yaml declares no {resp.status} for {method.upper()} {path}"]
+    else:
+        responses = operation.get("responses") or {}
+        spec = (responses.get(str(resp.status)) or responses.get(resp.status)
+                or responses.get("default"))
+        if spec is None:
+            return [f"docs/openapi.yaml declares no {resp.status} for {method.upper()} {path}"]
     resolver = jsonschema.RefResolver.from_schema(doc)
     while "$ref" in spec:
         spec = resolver.resolve(spec["$ref"])[1]
+    errors = []
+    for name, header in (spec.get("headers") or {}).items():
+        while "$ref" in header:
+            header = resolver.resolve(header["$ref"])[1]
+        if header.get("required") and resp.header(name) is None:
+            errors.append(f"{resp.status} of {method.upper()} {path}: required header {name} missing")
     content = spec.get("content") or {}
     ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
     if not content:
-        return []
+        return errors
     media = content.get(ctype)
     if media is None:
-        return [f"{resp.status} of {method.upper()} {path}: content type {ctype!r} is not among "
-                f"{sorted(content)}"]
+        return errors + [f"{resp.status} of {method.upper()} {path}: content type {ctype!r} is not "
+                         f"among {sorted(content)}"]
     schema = media.get("schema")
-    if schema is None or ctype.endswith("text/plain"):
-        return []
+    if schema is None or not ctype.endswith("json"):
+        return errors
     try:
         body = resp.json()
     except ValueError as exc:
-        return [f"{resp.status} body is not JSON: {exc}"]
+        return errors + [f"{resp.status} body is not JSON: {exc}"]
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = validator_cls(schema, resolver=resolver)
-    return [f"{resp.status} of {method.upper()} {path}: {e.message} at {list(e.absolute_path)}"
-            for e in validator.iter_errors(body)]
+    return errors + [f"{resp.status} of {method.upper()} {path}: {e.message} at "
+                     f"{list(e.absolute_path)}" for e in validator.iter_errors(body)]

@@ -178,8 +178,10 @@ class RejectedEvents(ApiTestCase):
                           "array": b"[1, 2]", "bad utf-8": b'{"userId": "\xff\xfe"}',
                           "empty": b""}.items():
             with self.subTest(name):
-                body = self.assertProblem(self.api.post(raw), 400)
+                resp = self.api.post(raw)
+                body = self.assertProblem(resp, 400)
                 self.assertIn("errors", body)
+                self.assertMatchesOpenAPI(resp, ROUTE, "post")
         self.assertNothingQueued()
 
     def test_api_non_json_content_type_is_415(self):
@@ -194,6 +196,7 @@ class RejectedEvents(ApiTestCase):
         event = new_activity(payload={"blob": "x" * 5000})
         resp = self.api.post(event)
         self.assertEqual(resp.status, 413, resp)
+        self.assertMatchesOpenAPI(resp, ROUTE, "post")
         # Just under the limit is fine.
         event = new_activity(payload={"blob": ""})
         event["payload"]["blob"] = "x" * (4000 - len(json.dumps(event)))
@@ -210,6 +213,7 @@ class Routing(ApiTestCase):
                 resp = self.api.request(method, path, body=b"{}" if method == "POST" else None,
                                         headers={"Content-Type": "application/json"})
                 self.assertProblem(resp, 404)
+                self.assertMatchesOpenAPI(resp, path, method)
 
     def test_api_wrong_method_is_405_with_allow(self):
         for method in ("GET", "PUT", "DELETE", "PATCH"):
@@ -218,6 +222,7 @@ class Routing(ApiTestCase):
                 self.assertEqual(resp.status, 405, resp)
                 allow = [m.strip().upper() for m in (resp.header("Allow") or "").split(",")]
                 self.assertIn("POST", allow, resp)
+                self.assertMatchesOpenAPI(resp, ROUTE, method)
 
     def test_api_keep_alive_serves_several_requests(self):
         conn = harness.http.client.HTTPConnection("127.0.0.1", self.api.port, timeout=10)
@@ -254,6 +259,7 @@ class OperationalEndpoints(ApiTestCase):
         resp = self.api.get("/metrics")
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual((resp.header("Content-Type") or "").split(";")[0].strip(), "text/plain")
+        self.assertMatchesOpenAPI(resp, "/metrics", "get")
         text = resp.body.decode("utf-8")
         samples = {}
         for line in text.splitlines():

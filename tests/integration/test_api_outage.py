@@ -41,6 +41,7 @@ class BrokerOutage(ApiTestCase):
         else:
             self.assertProblem(resp, 503)
             self.assertRetryAfter(resp, low=1)
+        self.assertMatchesOpenAPI(resp, "/api/v1/activities", "post")
         return resp.status
 
     def wait_accepting(self, accepted, timeout=RECOVERY_S):
@@ -83,6 +84,7 @@ class BrokerOutage(ApiTestCase):
                 resp = self.api.post(new_activity(), timeout=20)
                 self.assertProblem(resp, 503)
                 self.assertRetryAfter(resp, low=1)
+                self.assertMatchesOpenAPI(resp, "/api/v1/activities", "post")
                 self.assertLess(time.monotonic() - t, 10, "a 503 took too long")
             self.assertTrue(self.api.alive(), self.api.log_tail())
 
@@ -91,8 +93,10 @@ class BrokerOutage(ApiTestCase):
             body = health.json()
             self.assertEqual(body.get("status"), "ok", body)
             self.assertIn(body.get("amqp"), ("connecting", "down"), body)
+            self.assertMatchesOpenAPI(health, "/health", "get")
             ready = self.api.get("/ready")
             self.assertEqual(ready.status, 503, ready)
+            self.assertMatchesOpenAPI(ready, "/ready", "get")
             self.assertEqual(metric(self.api, "activity_api_amqp_connected"), 0.0)
         finally:
             harness.rabbitmqctl("start_app")

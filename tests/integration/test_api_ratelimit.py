@@ -46,6 +46,7 @@ class RateLimitDefaultPolicy(RateLimitHeadersMixin, ApiTestCase):
         for i in range(self.LIMIT):
             resp = self.api.post(new_activity(), source=src)
             self.assertAccepted(resp)
+            self.assertMatchesOpenAPI(resp, "/api/v1/activities", "post")
             remaining, _ = self.ratelimit(resp, self.LIMIT, self.WINDOW_S)
             self.assertEqual(remaining, self.LIMIT - 1 - i, f"request {i + 1}: {resp}")
         resp = self.api.post(new_activity(), source=src)
@@ -89,6 +90,7 @@ class RateLimitDefaultPolicy(RateLimitHeadersMixin, ApiTestCase):
         src = next_source_address()
         resp = self.api.post("x", content_type="text/plain", source=src)
         self.assertProblem(resp, 415)
+        self.assertMatchesOpenAPI(resp, "/api/v1/activities", "post")
         self.ratelimit(resp, self.LIMIT, self.WINDOW_S)
 
     def test_ratelimit_forwarded_for_from_untrusted_peer_is_ignored(self):
