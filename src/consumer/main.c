@@ -302,7 +302,10 @@ int main(int argc, char **argv)
     mongoc_log_set_handler(mongoc_log_cb, NULL);
     mongoc_init();
     store_pool_t *pool = NULL;
-    if (store_pool_create(cfg.database_url, pool_max, &pool, &err) < 0) {
+    /* RabbitMQ drops a connection after about two silent heartbeat intervals; a worker blocked
+     * in one database call must come back well within one. */
+    if (store_pool_create(cfg.database_url, pool_max, cfg.amqp_heartbeat_s * 1000, &pool, &err) <
+        0) {
         LOG_ERROR("%s", err.msg);
         mongoc_cleanup();
         return 2;

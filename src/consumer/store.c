@@ -7,8 +7,8 @@
 #include <string.h>
 
 #define SERVER_SELECTION_TIMEOUT_MS 5000
-#define CONNECT_TIMEOUT_MS          5000
 #define SOCKET_TIMEOUT_MS           10000
+#define TIMEOUT_FLOOR_MS            500
 #define WTIMEOUT_MS                 10000
 #define DUPLICATE_KEY               11000
 
@@ -94,15 +94,24 @@ static void set_default_int(mongoc_uri_t *uri, const char *opt, int32_t v)
         mongoc_uri_set_option_as_int32(uri, opt, v);
 }
 
-int store_pool_create(const char *url, uint32_t pool_max, store_pool_t **out, err_t *err)
+static int32_t clamp_ms(uint32_t v, uint32_t hi)
+{
+    if (v > hi)
+        v = hi;
+    return (int32_t)(v < TIMEOUT_FLOOR_MS ? TIMEOUT_FLOOR_MS : v);
+}
+
+int store_pool_create(const char *url, uint32_t pool_max, uint32_t block_budget_ms,
+                      store_pool_t **out, err_t *err)
 {
     bson_error_t e;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(url, &e);
     if (uri == NULL)
         return err_set(err, ERR_INVAL, "DATABASE_URL", "malformed MongoDB URL: %s", e.message);
-    set_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, SERVER_SELECTION_TIMEOUT_MS);
-    set_default_int(uri, MONGOC_URI_CONNECTTIMEOUTMS, CONNECT_TIMEOUT_MS);
-    set_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS, SOCKET_TIMEOUT_MS);
+    int32_t select_ms = clamp_ms(block_budget_ms / 2, SERVER_SELECTION_TIMEOUT_MS);
+    set_default_int(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, select_ms);
+    set_default_int(uri, MONGOC_URI_CONNECTTIMEOUTMS, select_ms);
+    set_default_int(uri, MONGOC_URI_SOCKETTIMEOUTMS, clamp_ms(block_budget_ms, SOCKET_TIMEOUT_MS));
 
     mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
     if (pool == NULL) {

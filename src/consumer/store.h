@@ -24,12 +24,14 @@ typedef struct store_pool store_pool_t;
 typedef struct store store_t;
 
 /* Parses url and creates the pool (at most pool_max clients; 0 keeps mongoc's default) with
- * error API 2 and the appname "activity-consumer". Sets serverSelectionTimeoutMS 5000,
- * connectTimeoutMS 5000 and socketTimeoutMS 10000 unless the URL sets them, so a worker never
- * blocks on the database much longer than its AMQP heartbeat allows. Does not connect. On
- * success stores an owned pool in *out (free with store_pool_destroy) and returns 0; ERR_INVAL
- * with a message for a malformed URL. Thread: main. */
-int store_pool_create(const char *url, uint32_t pool_max, store_pool_t **out, err_t *err);
+ * error API 2 and the appname "activity-consumer". Unless the URL sets them, bounds how long one
+ * call may block so that a worker keeps servicing its AMQP heartbeat: serverSelectionTimeoutMS
+ * and connectTimeoutMS min(5000, block_budget_ms / 2), socketTimeoutMS min(10000,
+ * block_budget_ms), each at least 500. Does not connect. On success stores an owned pool in *out
+ * (free with store_pool_destroy) and returns 0; ERR_INVAL with a message for a malformed URL.
+ * Thread: main. */
+int store_pool_create(const char *url, uint32_t pool_max, uint32_t block_budget_ms,
+                      store_pool_t **out, err_t *err);
 
 /* Frees the pool. Every store_t opened from it must be closed first. NULL is a no-op.
  * Thread: main. */
