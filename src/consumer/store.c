@@ -6,11 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "consumer/bulkreply.h"
+
 #define SERVER_SELECTION_TIMEOUT_MS 5000
 #define SOCKET_TIMEOUT_MS           10000
 #define TIMEOUT_FLOOR_MS            500
 #define WTIMEOUT_MS                 10000
-#define DUPLICATE_KEY               11000
 
 /* Thread: any after store_pool_create returns; only the pool is used concurrently. */
 struct store_pool {
@@ -30,36 +31,6 @@ struct store {
     bson_t insert_opts; /* a copy of the pool's */
 };
 
-/* Server codes that mean "try again later" rather than "this document is wrong": network and
- * shutdown conditions, elections, timeouts and lock conflicts. */
-static bool code_is_transient(int64_t code)
-{
-    static const int64_t codes[] = {
-        6,     /* HostUnreachable */
-        7,     /* HostNotFound */
-        24,    /* LockTimeout */
-        46,    /* LockBusy */
-        50,    /* MaxTimeMSExpired */
-        64,    /* WriteConcernFailed */
-        89,    /* NetworkTimeout */
-        91,    /* ShutdownInProgress */
-        112,   /* WriteConflict */
-        133,   /* FailedToSatisfyReadPreference */
-        189,   /* PrimarySteppedDown */
-        262,   /* ExceededTimeLimit */
-        9001,  /* SocketException */
-        10107, /* NotWritablePrimary */
-        11600, /* InterruptedAtShutdown */
-        11602, /* InterruptedDueToReplStateChange */
-        13435, /* NotPrimaryNoSecondaryOk */
-        13436, /* NotPrimaryOrSecondary */
-    };
-    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-        if (codes[i] == code)
-            return true;
-    return false;
-}
-
 /* The one translation of bson_error_t into ERR_*. */
 static int error_translate(const bson_error_t *e, const char *what, err_t *err)
 {
@@ -77,7 +48,7 @@ static int error_translate(const bson_error_t *e, const char *what, err_t *err)
         break;
     case MONGOC_ERROR_SERVER:
         code = (e->code == 50 || e->code == 89 || e->code == 262) ? ERR_TIMEOUT
-               : code_is_transient(e->code)                       ? ERR_UNAVAIL
+               : bulkreply_code_is_transient(e->code)             ? ERR_UNAVAIL
                                                                   : ERR_IO;
         break;
     default:
@@ -228,49 +199,6 @@ void store_close(store_t *s)
     free(s);
 }
 
-static bool array_nonempty(const bson_t *reply, const char *key, bson_iter_t *arr)
-{
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, reply, key) || !BSON_ITER_HOLDS_ARRAY(&it))
-        return false;
-    if (!bson_iter_recurse(&it, arr))
-        return false;
-    bson_iter_t probe = *arr;
-    return bson_iter_next(&probe);
-}
-
-/* Applies the reply's writeErrors to res: each names the index of a document. */
-static void apply_write_errors(bson_iter_t *arr, size_t n, batch_doc_result_t *res)
-{
-    while (bson_iter_next(arr)) {
-        bson_iter_t werr;
-        if (!BSON_ITER_HOLDS_DOCUMENT(arr) || !bson_iter_recurse(arr, &werr))
-            continue;
-        int64_t index = -1, code = 0;
-        const char *msg = "";
-        while (bson_iter_next(&werr)) {
-            const char *k = bson_iter_key(&werr);
-            if (strcmp(k, "index") == 0 && BSON_ITER_HOLDS_NUMBER(&werr))
-                index = bson_iter_as_int64(&werr);
-            else if (strcmp(k, "code") == 0 && BSON_ITER_HOLDS_NUMBER(&werr))
-                code = bson_iter_as_int64(&werr);
-            else if (strcmp(k, "errmsg") == 0 && BSON_ITER_HOLDS_UTF8(&werr))
-                msg = bson_iter_utf8(&werr, NULL);
-        }
-        if (index < 0 || (size_t)index >= n)
-            continue;
-        batch_doc_result_t *r = &res[index];
-        r->code = (int)code;
-        if (code == DUPLICATE_KEY)
-            r->outcome = BATCH_OUTCOME_DUPLICATE;
-        else if (code_is_transient(code))
-            r->outcome = BATCH_OUTCOME_TRANSIENT;
-        else
-            r->outcome = BATCH_OUTCOME_PERMANENT;
-        snprintf(r->msg, sizeof(r->msg), "%.*s", (int)sizeof(r->msg) - 1, msg);
-    }
-}
-
 int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_result_t *res,
                       err_t *err)
 {
@@ -285,27 +213,11 @@ int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_
             res[i].outcome = BATCH_OUTCOME_STORED;
         goto out;
     }
-    bson_iter_t werrs, wces;
-    bool has_we = array_nonempty(&reply, "writeErrors", &werrs);
-    bool has_wce = array_nonempty(&reply, "writeConcernErrors", &wces);
     bool answered = e.domain == MONGOC_ERROR_SERVER || e.domain == MONGOC_ERROR_WRITE_CONCERN;
-    if (!answered || (!has_we && !has_wce)) {
-        /* No per-document answer (network, server selection, a failed command): nothing is
-         * known, so everything is retried; what did get stored comes back as 11000. */
+    /* Without a per-document answer (network, server selection, a failed command) nothing is
+     * known, so everything is retried; what did get stored comes back as 11000. */
+    if (!bulkreply_classify(&reply, answered, n, res, e.message))
         rc = error_translate(&e, "insert", err);
-        goto out;
-    }
-    /* The server answered: documents without a write error were inserted, durably unless a
-     * write concern error leaves that uncertain. */
-    for (size_t i = 0; i < n; i++)
-        res[i].outcome = has_wce ? BATCH_OUTCOME_TRANSIENT : BATCH_OUTCOME_STORED;
-    if (has_we)
-        apply_write_errors(&werrs, n, res);
-    if (has_wce) {
-        for (size_t i = 0; i < n; i++)
-            if (res[i].outcome == BATCH_OUTCOME_TRANSIENT && res[i].msg[0] == '\0')
-                snprintf(res[i].msg, sizeof(res[i].msg), "write concern error: %.130s", e.message);
-    }
 out:
     bson_destroy(&reply);
     return rc;
