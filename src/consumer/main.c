@@ -335,6 +335,7 @@ int main(int argc, char **argv)
     shared.pool = pool;
     shared.metrics = &metrics;
     atomic_init(&shared.stop, false);
+    atomic_init(&shared.failed, false);
     worker_t **workers = xcalloc(nworkers, sizeof(*workers));
     unsigned started = 0;
     for (; started < nworkers; started++) {
@@ -374,6 +375,8 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < started; i++)
         worker_join(workers[i]);
     free(workers);
+    if (atomic_load(&shared.failed))
+        status = 1;
     LOG_INFO("activity-consumer stopped");
 
 out_metrics:

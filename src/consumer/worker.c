@@ -497,17 +497,31 @@ static void *worker_main(void *arg)
     backoff_t reconnect;
     backoff_init(&reconnect, RECONNECT_BASE_MS, RECONNECT_MAX_MS, bp.seed);
     unsigned failures = 0;
+    bool ever_connected = false;
 
     while (!stopping(w)) {
         beat(w);
         err_t err;
         if (w->conn == NULL) {
-            if (broker_connect(w, &err) < 0) {
+            int rc = broker_connect(w, &err);
+            if (rc < 0 && !ever_connected && (rc == ERR_PROTO || rc == ERR_INVAL)) {
+                /* A topology mismatch, refused credentials or a bad URL at startup will not
+                 * heal by retrying: stop the whole process with the broker's reason. */
+                LOG_ERROR("cannot start consuming: %s", err.msg);
+                atomic_store(&w->sh->failed, true);
+                atomic_store(&w->sh->stop, true);
+                break;
+            }
+            if (rc < 0) {
                 uint32_t suppressed = 0;
                 failures++;
                 if (log_throttle_allow(&w->conn_log, timesrc_mono_ms(&w->clock), LOG_REPEAT_MS,
-                                       &suppressed))
-                    LOG_WARN("cannot connect to the broker (attempt %u): %s", failures, err.msg);
+                                       &suppressed)) {
+                    char kv[64];
+                    snprintf(kv, sizeof(kv), "\"attempt\":%u,\"suppressed\":%" PRIu32, failures,
+                             suppressed);
+                    LOG_WARN_KV(kv, "cannot connect to the broker: %s", err.msg);
+                }
                 sleep_unless_stop(w, backoff_next_ms(&reconnect));
                 continue;
             }
@@ -515,6 +529,7 @@ static void *worker_main(void *arg)
                 LOG_INFO("connected to the broker after %u failed attempts", failures);
             else
                 LOG_INFO("connected to the broker");
+            ever_connected = true;
             failures = 0;
             w->conn_log = (log_throttle_t){0};
             backoff_reset(&reconnect);

@@ -40,7 +40,8 @@ typedef struct worker_shared {
     const config_t *cfg;
     store_pool_t *pool;
     worker_metrics_t *metrics;
-    atomic_bool stop; /* set by main on SIGTERM/SIGINT */
+    atomic_bool stop;   /* set by main on SIGTERM/SIGINT, or by a worker that failed */
+    atomic_bool failed; /* set by a worker that cannot start (broker refuses its setup) */
 } worker_shared_t;
 
 typedef struct worker worker_t;

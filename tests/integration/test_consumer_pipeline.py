@@ -117,6 +117,24 @@ class ConsumerPipelineTest(h.ConsumerTestCase):
         self.assertEqual(self.database.count(), 5)
         self.assertEqual(self.broker.depth(self.queue), 0)  # acked, not requeued
 
+    def test_consumer_topology_mismatch_is_a_startup_error(self):
+        other = self.queue + "_plain"
+        self.broker.ensure()
+        self.broker.ch.queue_declare(other, durable=True)  # no dead-lettering arguments
+        try:
+            c = h.Consumer(other, self.dbname)
+            self.consumers.append(c)
+            c.proc = subprocess.Popen([h.find_binary("activity-consumer")], env=c.env,
+                                      stdout=c.log, stderr=subprocess.STDOUT)
+            self.assertEqual(c.proc.wait(60), 1)
+            errors = [l["msg"] for l in c.log_lines() if l.get("level") == "error"]
+            self.assertTrue(any("exists with other arguments" in m and other in m for m in errors),
+                            errors)
+        finally:
+            self.broker.ensure()
+            self.broker.ch.queue_delete(other)
+            self.broker.ch.queue_delete(other + ".dlq")
+
     def test_consumer_stores_every_event_accepted_by_the_api(self):
         api = h.find_binary("activity-api")
         if api is None:
