@@ -480,7 +480,15 @@ class ApiTestCase(unittest.TestCase):
         super().setUpClass()
         cls.api = None
         if cls.START_API:
-            cls.api = ApiProcess(cls.__name__, env=cls.API_ENV).start()
+            api = ApiProcess(cls.__name__, env=cls.API_ENV)
+            try:
+                api.start()
+            except BaseException:
+                # unittest skips tearDownClass when setUpClass fails: clean up here.
+                api.kill()
+                delete_queues(api.queue, api.queue + ".dlq")
+                raise
+            cls.api = api
 
     @classmethod
     def tearDownClass(cls):
