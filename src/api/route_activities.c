@@ -55,8 +55,8 @@ static void add_ratelimit_headers(h2o_req_t *req, const server_shared_t *sh,
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL,
                           sh->ratelimit_policy, strlen(sh->ratelimit_policy));
     h2o_iovec_t dup = h2o_strdup(&req->pool, value, n);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL,
-                          dup.base, dup.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, dup.base,
+                          dup.len);
 }
 
 static void reply(server_loop_t *loop, h2o_req_t *req, const problem_t *p, const char *reason,
@@ -84,7 +84,8 @@ static void client_key(h2o_req_t *req, const server_shared_t *sh, client_addr_t 
     /* Join every X-Forwarded-For line, in order, as one list. */
     char xff[1024];
     size_t len = 0;
-    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;) {
+    for (ssize_t i = -1;
+         (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;) {
         const h2o_iovec_t *v = &req->headers.entries[i].value;
         if (len + v->len + 2 > sizeof(xff))
             break;
@@ -130,8 +131,11 @@ static void parked_dispose(void *p)
 static void answer_unavailable(server_loop_t *loop, h2o_req_t *req, const char *id,
                                const char *detail)
 {
-    problem_t p = {.status = 503, .type = "unavailable", .title = "Service Unavailable",
-                   .detail = detail, .id = id};
+    problem_t p = {.status = 503,
+                   .type = "unavailable",
+                   .title = "Service Unavailable",
+                   .detail = detail,
+                   .id = id};
     reply(loop, req, &p, "Service Unavailable", 1);
 }
 
@@ -202,8 +206,7 @@ void route_activities_expire_all(server_loop_t *loop)
 }
 
 /* Parks req and hands its message to the amqp thread. Takes ownership of body. */
-static void park(server_loop_t *loop, h2o_req_t *req, const activity_t *a, char *body,
-                 size_t len)
+static void park(server_loop_t *loop, h2o_req_t *req, const activity_t *a, char *body, size_t len)
 {
     server_shared_t *sh = loop->shared;
     parked_t *pk = h2o_mem_alloc_shared(&req->pool, sizeof(*pk), parked_dispose);
@@ -251,8 +254,11 @@ static void accept_event(server_loop_t *loop, h2o_req_t *req)
         char detail[64];
         snprintf(detail, sizeof(detail), "%u invalid field%s", rep.total,
                  rep.total == 1 ? "" : "s");
-        problem_t p = {.status = 400, .type = "invalid-event", .title = "Invalid event",
-                       .detail = detail, .report = &rep};
+        problem_t p = {.status = 400,
+                       .type = "invalid-event",
+                       .title = "Invalid event",
+                       .detail = detail,
+                       .report = &rep};
         reply(loop, req, &p, "Bad Request", 0);
         return;
     }
@@ -279,9 +285,11 @@ int route_activities_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (!h2o_memis(req->path_normalized.base, req->path_normalized.len,
                    H2O_STRLIT("/api/v1/activities")))
-        return -1; /* a deeper path: the fallback answers 404 */
+        return route_ops_on_req(self, req); /* a deeper path: the problem+json 404 */
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        problem_t p = {.status = 405, .type = "method-not-allowed", .title = "Method Not Allowed",
+        problem_t p = {.status = 405,
+                       .type = "method-not-allowed",
+                       .title = "Method Not Allowed",
                        .detail = "events are submitted with POST"};
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
         reply(loop, req, &p, "Method Not Allowed", 0);
@@ -296,7 +304,9 @@ int route_activities_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!v.allowed) {
         if (v.at_capacity)
             metrics_counter_add(&loop->metrics.rate_limited_at_capacity, 1);
-        problem_t p = {.status = 429, .type = "rate-limited", .title = "Too Many Requests",
+        problem_t p = {.status = 429,
+                       .type = "rate-limited",
+                       .title = "Too Many Requests",
                        .detail = v.at_capacity
                                      ? "the service is tracking as many clients as it can; "
                                        "retry after the indicated delay"
@@ -305,7 +315,8 @@ int route_activities_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (!is_json_media_type(req)) {
-        problem_t p = {.status = 415, .type = "unsupported-media-type",
+        problem_t p = {.status = 415,
+                       .type = "unsupported-media-type",
                        .title = "Unsupported Media Type",
                        .detail = "the body must be sent as Content-Type: application/json"};
         reply(loop, req, &p, "Unsupported Media Type", 0);

@@ -22,9 +22,9 @@ static const char *const route_names[API_ROUTE_COUNT] = {
 };
 
 /* Latency buckets from 1 ms to 10 s: confirmations normally take a few milliseconds. */
-static const uint64_t latency_bounds_us[] = {1000,   2500,   5000,    10000,   25000,  50000,
-                                             100000, 250000, 500000, 1000000, 2500000, 5000000,
-                                             10000000};
+static const uint64_t latency_bounds_us[] = {1000,    2500,    5000,    10000,  25000,
+                                             50000,   100000,  250000,  500000, 1000000,
+                                             2500000, 5000000, 10000000};
 
 void api_metrics_init(api_metrics_t *m)
 {
@@ -67,15 +67,14 @@ static void on_health(h2o_req_t *req, server_loop_t *loop)
     server_shared_t *sh = loop->shared;
     char body[256];
     int64_t now = timesrc_mono_ms(&sh->clock);
-    int n = snprintf(body, sizeof(body),
-                     "{\"status\":\"ok\",\"amqp\":\"%s\",\"ready\":%s,\"draining\":%s,"
-                     "\"uptime_s\":%lld,\"ring_depth\":%zu,\"inflight\":%u}",
-                     amqp_state_name(publisher_state_get(sh->publisher)),
-                     is_ready(sh) ? "true" : "false",
-                     atomic_load(&sh->draining) ? "true" : "false",
-                     (long long)((now - sh->started_ms) / 1000), ring_size_approx(sh->jobs),
-                     atomic_load_explicit(&publisher_stats(sh->publisher)->inflight,
-                                          memory_order_relaxed));
+    int n = snprintf(
+        body, sizeof(body),
+        "{\"status\":\"ok\",\"amqp\":\"%s\",\"ready\":%s,\"draining\":%s,"
+        "\"uptime_s\":%lld,\"ring_depth\":%zu,\"inflight\":%u}",
+        amqp_state_name(publisher_state_get(sh->publisher)), is_ready(sh) ? "true" : "false",
+        atomic_load(&sh->draining) ? "true" : "false", (long long)((now - sh->started_ms) / 1000),
+        ring_size_approx(sh->jobs),
+        atomic_load_explicit(&publisher_stats(sh->publisher)->inflight, memory_order_relaxed));
     api_metrics_count(&loop->metrics, API_ROUTE_HEALTH, 200);
     server_send(req, 200, "OK", "application/json", body, (size_t)n);
 }
@@ -89,7 +88,7 @@ static void on_ready(h2o_req_t *req, server_loop_t *loop)
         return;
     }
     const char *why = atomic_load(&sh->draining) ? "the service is shutting down"
-                                                  : "the message broker is not connected";
+                                                 : "the message broker is not connected";
     problem_t p = {.status = 503, .type = "not-ready", .title = "Not Ready", .detail = why};
     api_metrics_count(&loop->metrics, API_ROUTE_READY, 503);
     server_send_problem(req, &p, "Service Unavailable", 1);
@@ -124,8 +123,8 @@ static void render_publisher(metrics_buf_t *b, const server_shared_t *sh)
         const char *label;
         const _Atomic uint64_t *v;
     } results[] = {
-        {"result=\"confirmed\"", &st->confirmed}, {"result=\"nacked\"", &st->nacked},
-        {"result=\"returned\"", &st->returned},   {"result=\"timeout\"", &st->timed_out},
+        {"result=\"confirmed\"", &st->confirmed},     {"result=\"nacked\"", &st->nacked},
+        {"result=\"returned\"", &st->returned},       {"result=\"timeout\"", &st->timed_out},
         {"result=\"unavailable\"", &st->unavailable},
     };
     for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
@@ -133,7 +132,8 @@ static void render_publisher(metrics_buf_t *b, const server_shared_t *sh)
                            atomic_load_explicit(results[i].v, memory_order_relaxed));
     render_u64(b, "activity_api_published_total", "counter", "Messages written to the broker.",
                atomic_load_explicit(&st->published, memory_order_relaxed));
-    render_u64(b, "activity_api_publish_inflight", "gauge", "Published messages awaiting confirmation.",
+    render_u64(b, "activity_api_publish_inflight", "gauge",
+               "Published messages awaiting confirmation.",
                atomic_load_explicit(&st->inflight, memory_order_relaxed));
     render_u64(b, "activity_api_amqp_connected", "gauge", "1 when the broker connection is up.",
                publisher_state_get(sh->publisher) == PUB_STATE_UP);
@@ -178,7 +178,8 @@ static void render_metrics(metrics_buf_t *b, server_loop_t *loop)
             atomic_fetch_add_explicit(&lat.counts[k],
                                       atomic_load_explicit(&h->counts[k], memory_order_relaxed),
                                       memory_order_relaxed);
-        atomic_fetch_add_explicit(&lat.sum_us, atomic_load_explicit(&h->sum_us, memory_order_relaxed),
+        atomic_fetch_add_explicit(&lat.sum_us,
+                                  atomic_load_explicit(&h->sum_us, memory_order_relaxed),
                                   memory_order_relaxed);
         atomic_fetch_add_explicit(&lat.count, atomic_load_explicit(&h->count, memory_order_relaxed),
                                   memory_order_relaxed);
@@ -192,10 +193,11 @@ static void render_metrics(metrics_buf_t *b, server_loop_t *loop)
                ring_size_approx(sh->jobs));
     render_u64(b, "activity_api_publish_ring_capacity", "gauge", "Capacity of the publish ring.",
                ring_capacity(sh->jobs));
-    render_u64(b, "activity_api_rate_limited_total", "counter", "Requests answered 429.",
-               sum_counter(s, offsetof(api_metrics_t, responses) +
-                                  ((size_t)API_ROUTE_ACTIVITIES * API_STATUS_COUNT +
-                                   API_STATUS_429) * sizeof(metrics_counter_t)));
+    render_u64(
+        b, "activity_api_rate_limited_total", "counter", "Requests answered 429.",
+        sum_counter(s, offsetof(api_metrics_t, responses) +
+                           ((size_t)API_ROUTE_ACTIVITIES * API_STATUS_COUNT + API_STATUS_429) *
+                               sizeof(metrics_counter_t)));
     render_u64(b, "activity_api_rate_limited_at_capacity_total", "counter",
                "Requests answered 429 because the table of clients was full.",
                SUM(s, rate_limited_at_capacity));
@@ -256,10 +258,14 @@ int route_ops_on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, routes[i].path,
                        routes[i].len))
             continue;
-        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
-            problem_t p = {.status = 405, .type = "method-not-allowed",
-                           .title = "Method Not Allowed", .detail = "this path accepts GET only"};
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+            !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+            problem_t p = {.status = 405,
+                           .type = "method-not-allowed",
+                           .title = "Method Not Allowed",
+                           .detail = "this path accepts GET and HEAD only"};
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
+                           H2O_STRLIT("GET, HEAD"));
             api_metrics_count(&loop->metrics, routes[i].route, 405);
             server_send_problem(req, &p, "Method Not Allowed", 0);
             return 0;
@@ -267,7 +273,9 @@ int route_ops_on_req(h2o_handler_t *self, h2o_req_t *req)
         routes[i].fn(req, loop);
         return 0;
     }
-    problem_t p = {.status = 404, .type = "not-found", .title = "Not Found",
+    problem_t p = {.status = 404,
+                   .type = "not-found",
+                   .title = "Not Found",
                    .detail = "no such resource; events are posted to /api/v1/activities"};
     api_metrics_count(&loop->metrics, API_ROUTE_OTHER, 404);
     server_send_problem(req, &p, "Not Found", 0);

@@ -458,7 +458,8 @@ class LiveResponses(ApiTestCase):
 
     def test_openapi_404(self):
         for method, path in (("GET", "/nope"), ("GET", "/"), ("POST", "/api/v1/activity"),
-                             ("GET", "/api/v2/activities"), ("GET", "/health/x")):
+                             ("GET", "/api/v2/activities"), ("GET", "/health/x"),
+                             ("POST", ROUTE + "/x"), ("GET", ROUTE + "/")):
             with self.subTest(f"{method} {path}"):
                 resp = self.api.request(method, path, body=b"{}" if method == "POST" else None,
                                         headers={"Content-Type": "application/json"})
@@ -468,8 +469,9 @@ class LiveResponses(ApiTestCase):
     def test_openapi_405(self):
         for method, path, allow in (("GET", ROUTE, "POST"), ("PUT", ROUTE, "POST"),
                                     ("DELETE", ROUTE, "POST"), ("OPTIONS", ROUTE, "POST"),
-                                    ("POST", "/health", "GET"), ("DELETE", "/ready", "GET"),
-                                    ("PUT", "/metrics", "GET"), ("HEAD", "/health", "GET")):
+                                    ("HEAD", ROUTE, "POST"), ("POST", "/health", "GET, HEAD"),
+                                    ("DELETE", "/ready", "GET, HEAD"),
+                                    ("PUT", "/metrics", "GET, HEAD")):
             with self.subTest(f"{method} {path}"):
                 resp = self.api.request(method, path)
                 self.assertEqual(resp.status, 405, resp)
