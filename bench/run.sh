@@ -22,6 +22,9 @@
 #   BENCH_PIN_202 [0]               1: pin (d) like (a)-(c); by default (d) is not pinned
 #   BENCH_THREADS [1]               loop threads of both servers (API_THREADS)
 #   BENCH_REPEAT [1]                repeat the whole sequence; the checks then use medians
+#   BENCH_QUIET_CORES [0.3]  BENCH_QUIET_WAIT [120]
+#                                   before each measurement, wait up to QUIET_WAIT s until other
+#                                   processes use at most QUIET_CORES cores (0 s: do not wait)
 #   BENCH_API_PORT [3100]  BENCH_CEILING_PORT [3101]  BENCH_QUEUE [bench.activities]
 #
 # Every load is bounded in time and targets loopback only; every process started here is
@@ -41,6 +44,8 @@ WRK_CPU=${BENCH_WRK_CPU:-1}
 PIN_202=${BENCH_PIN_202:-0}
 THREADS=${BENCH_THREADS:-1}
 REPEAT=${BENCH_REPEAT:-1}
+QUIET_CORES=${BENCH_QUIET_CORES:-0.3}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 API_PORT=${BENCH_API_PORT:-3100}
 CEILING_PORT=${BENCH_CEILING_PORT:-3101}
 QUEUE=${BENCH_QUEUE:-bench.activities}
@@ -268,7 +273,7 @@ stop_api() {
 }
 
 # Results, keyed by run and repetition ("a1", "d2", ...).
-declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB
+declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET
 record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
     local key=$1 rps req dur p50 p75 p90 p99 non2xx sockerr
     read -r rps req dur p50 p75 p90 p99 non2xx sockerr < <(wrk_parse "$WORK/$key.wrk") ||
@@ -293,6 +298,7 @@ HAVE_API=0
 [[ -x $API_BIN ]] && HAVE_API=1
 [[ $DURATION =~ ^[1-9][0-9]*s$ ]] || die "BENCH_DURATION must be whole seconds such as 10s"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
+[[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "BENCH_QUIET_WAIT must be whole seconds"
 CORES=$(nproc)
 ((SERVER_CPU < CORES && WRK_CPU < CORES)) || die "BENCH_SERVER_CPU/BENCH_WRK_CPU beyond $CORES cores"
 # The broker must answer before anything is measured; purging our queue is the ping.
@@ -386,10 +392,34 @@ measure_e() { # broker ceiling
     RPS[$k]=${OK_RPS[$k]}
 }
 
+# wait_quiet KEY: waits (up to QUIET_WAIT s) until the machine is nearly idle, since anything
+# else running skews every figure; notes in QUIET[KEY] what it found.
+wait_quiet() {
+    local key=$1 start=$SECONDS b0 b1 busy
+    ((QUIET_WAIT > 0)) || return 0
+    while :; do
+        b0=$(cpu_busy)
+        sleep 2
+        b1=$(cpu_busy)
+        busy=$(awk -v d=$((b1 - b0)) -v hz="$TICK" 'BEGIN { printf "%.2f", d / hz / 2 }')
+        if awk -v b="$busy" -v q="$QUIET_CORES" 'BEGIN { exit !(b <= q) }'; then
+            return 0
+        fi
+        if ((SECONDS - start >= QUIET_WAIT)); then
+            say "($key) the machine is still busy ($busy cores) after ${QUIET_WAIT} s; measuring anyway"
+            QUIET[$key]="started while $busy cores were busy"
+            return 0
+        fi
+        say "($key) waiting for a quiet machine: $busy cores busy"
+        sleep 3
+    done
+}
+
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for n in a b c d e; do
         has_run "$n" || continue
         [[ $n =~ [bcd] ]] && ((!HAVE_API)) && continue
+        wait_quiet "$n$rep"
         "measure_$n" "$n$rep"
     done
 done
@@ -438,13 +468,13 @@ row() { # row RUN LABEL: one table row per repetition
             continue
         fi
         if [[ $n == e ]]; then
-            printf '| %s | | %s msg/s confirmed | | | | window %s |\n' "$label" \
-                "${OK_RPS[$k]}" "$WINDOW"
+            printf '| %s | | %s msg/s confirmed | | | | window %s%s |\n' "$label" \
+                "${OK_RPS[$k]}" "$WINDOW" "${QUIET[$k]:+; ${QUIET[$k]}}"
             continue
         fi
         printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
             "${P50[$k]}" "${P99[$k]}" "${NON2XX[$k]}/${REQ[$k]} (socket errors ${SOCKERR[$k]})" \
-            "${NOTE[$k]:+${NOTE[$k]}; }others busy: ${OTHERS[$k]:-?} cores"
+            "${NOTE[$k]:+${NOTE[$k]}; }others busy: ${OTHERS[$k]:-?} cores${QUIET[$k]:+; ${QUIET[$k]}}"
     done
 }
 
