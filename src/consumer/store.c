@@ -18,7 +18,7 @@ struct store_pool {
     mongoc_uri_t *uri;
     mongoc_client_pool_t *pool;
     mongoc_write_concern_t *wc;
-    bson_t insert_opts; /* {ordered: false, writeConcern: {...}}: built once, then only copied,
+    bson_t *insert_opts; /* {ordered: false, writeConcern: {...}}: built once, then only copied,
                            because appending a write concern caches into it (not thread-safe) */
     char *db;
 };
@@ -28,7 +28,8 @@ struct store {
     store_pool_t *pool;
     mongoc_client_t *client;
     mongoc_collection_t *coll;
-    bson_t insert_opts; /* a copy of the pool's */
+    bson_t *insert_opts; /* a copy of the pool's (bson_t wants 128-byte alignment, which a
+                            calloc'd struct does not give, hence pointers) */
 };
 
 /* The one translation of bson_error_t into ERR_*. */
@@ -109,9 +110,9 @@ int store_pool_create(const char *url, uint32_t pool_max, uint32_t block_budget_
     p->wc = wc;
     const char *db = mongoc_uri_get_database(uri);
     p->db = xstrdup(db != NULL && db[0] != '\0' ? db : STORE_DEFAULT_DB);
-    bson_init(&p->insert_opts);
-    BSON_APPEND_BOOL(&p->insert_opts, "ordered", false);
-    if (!mongoc_write_concern_append(p->wc, &p->insert_opts))
+    p->insert_opts = bson_new();
+    BSON_APPEND_BOOL(p->insert_opts, "ordered", false);
+    if (!mongoc_write_concern_append(p->wc, p->insert_opts))
         PANIC("write concern cannot be appended to insert options");
     *out = p;
     return 0;
@@ -123,7 +124,7 @@ void store_pool_destroy(store_pool_t *p)
         return;
     mongoc_client_pool_destroy(p->pool);
     mongoc_write_concern_destroy(p->wc);
-    bson_destroy(&p->insert_opts);
+    bson_destroy(p->insert_opts);
     mongoc_uri_destroy(p->uri);
     free(p->db);
     free(p);
@@ -185,7 +186,7 @@ store_t *store_open(store_pool_t *p)
     s->pool = p;
     s->client = mongoc_client_pool_pop(p->pool);
     s->coll = mongoc_client_get_collection(s->client, p->db, STORE_COLLECTION);
-    bson_copy_to(&p->insert_opts, &s->insert_opts);
+    s->insert_opts = bson_copy(p->insert_opts);
     return s;
 }
 
@@ -193,7 +194,7 @@ void store_close(store_t *s)
 {
     if (s == NULL)
         return;
-    bson_destroy(&s->insert_opts);
+    bson_destroy(s->insert_opts);
     mongoc_collection_destroy(s->coll);
     mongoc_client_pool_push(s->pool->pool, s->client);
     free(s);
@@ -205,7 +206,7 @@ int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_
     store_t *s = ctx;
     bson_t reply;
     bson_error_t e;
-    bool ok = mongoc_collection_insert_many(s->coll, (const bson_t **)docs, n, &s->insert_opts,
+    bool ok = mongoc_collection_insert_many(s->coll, (const bson_t **)docs, n, s->insert_opts,
                                             &reply, &e);
     int rc = 0;
     if (ok) {
