@@ -25,7 +25,7 @@
 #define BACKOFF_BASE_DEFAULT_MS 100
 #define BACKOFF_MAX_DEFAULT_MS  5000
 
-/* One delivery held by the batch. */
+/* One delivery held by the batch. Thread: worker (owner only). */
 typedef struct entry {
     uint64_t tag;
     int64_t arrived_ms; /* monotonic */

@@ -32,7 +32,8 @@ typedef enum batch_outcome {
     BATCH_OUTCOME_PERMANENT,     /* refused for good (e.g. document validation): to the DLQ */
 } batch_outcome_t;
 
-/* Per-document result of an insert. Transparent; filled by the store. */
+/* Per-document result of an insert. Transparent; filled by the store.
+ * Thread: the worker owning the batch. */
 typedef struct batch_doc_result {
     batch_outcome_t outcome;
     int code;                /* the server's error code, 0 when stored */
@@ -83,7 +84,8 @@ typedef enum batch_event_kind {
     BATCH_EV_REQUEUED,    /* count, reason: gave up while draining; everything requeued */
 } batch_event_kind_t;
 
-/* One thing worth logging or counting. Borrowed for the duration of the callback only. */
+/* One thing worth logging or counting. Borrowed for the duration of the callback only.
+ * Thread: the worker owning the batch (the callback runs there). */
 typedef struct batch_event {
     batch_event_kind_t kind;
     uint64_t tag;
@@ -99,7 +101,7 @@ typedef struct batch_event {
 
 typedef void (*batch_event_cb)(void *ctx, const batch_event_t *ev);
 
-/* Parameters; copied by batch_create. */
+/* Parameters; copied by batch_create. Thread: the creating thread. */
 typedef struct batch_params {
     uint32_t batch_size;      /* 1.. */
     uint32_t batch_ms;        /* time from the first message of a batch to its flush */

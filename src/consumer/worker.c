@@ -38,6 +38,7 @@
 #define RECONNECT_BASE_MS  200
 #define RECONNECT_MAX_MS   10000
 #define LOG_REPEAT_MS      30000
+#define DLQ_LINES_PER_S    20 /* a flood of poison is counted, not logged line by line */
 
 /* Thread: fields above the marker are shared (atomics or written before the thread starts);
  * the rest belong to the worker thread. */
@@ -58,6 +59,9 @@ struct worker {
     batch_t *batch;
     err_t broker_err; /* detail of the last failed broker call made by the batch */
     log_throttle_t retry_log, ping_log, conn_log;
+    int64_t dlq_window_ms; /* start of the current second of dead-letter log lines */
+    uint32_t dlq_logged;   /* lines written in that second */
+    uint32_t dlq_unlogged; /* dead-lettered messages not logged one by one since */
 };
 
 /* ---- metrics ------------------------------------------------------------------------------ */
@@ -240,6 +244,25 @@ static int ping(void *ctx, err_t *err)
 
 /* ---- batch events: the worker is the thread's top level, so it logs ---------------------- */
 
+/* Returns true when one more dead-lettered message may be logged on its own line this second;
+ * the first line of a new second reports how many were only counted. */
+static bool dlq_log_allow(worker_t *w, int64_t now, uint32_t *unlogged)
+{
+    *unlogged = 0;
+    if (now - w->dlq_window_ms >= 1000) {
+        *unlogged = w->dlq_unlogged;
+        w->dlq_window_ms = now;
+        w->dlq_logged = 0;
+        w->dlq_unlogged = 0;
+    }
+    if (w->dlq_logged >= DLQ_LINES_PER_S) {
+        w->dlq_unlogged++;
+        return false;
+    }
+    w->dlq_logged++;
+    return true;
+}
+
 static void on_event(void *ctx, const batch_event_t *ev)
 {
     worker_t *w = ctx;
@@ -251,13 +274,20 @@ static void on_event(void *ctx, const batch_event_t *ev)
     switch (ev->kind) {
     case BATCH_EV_POISON:
         metrics_counter_add(&m->poison, 1);
-        snprintf(kv, sizeof(kv), "\"delivery_tag\":%" PRIu64, ev->tag);
-        LOG_WARN_KV(kv, "poison message dead-lettered: %s", why);
+        if (dlq_log_allow(w, now, &suppressed)) {
+            snprintf(kv, sizeof(kv), "\"delivery_tag\":%" PRIu64 ",\"unlogged\":%" PRIu32, ev->tag,
+                     suppressed);
+            LOG_WARN_KV(kv, "poison message dead-lettered: %s", why);
+        }
         break;
     case BATCH_EV_REJECTED:
         metrics_counter_add(&m->rejected, 1);
-        snprintf(kv, sizeof(kv), "\"delivery_tag\":%" PRIu64 ",\"id\":\"%.40s\"", ev->tag, ev->id);
-        LOG_ERROR_KV(kv, "database refused the document, dead-lettered: %s", why);
+        if (dlq_log_allow(w, now, &suppressed)) {
+            snprintf(kv, sizeof(kv),
+                     "\"delivery_tag\":%" PRIu64 ",\"id\":\"%.40s\",\"unlogged\":%" PRIu32, ev->tag,
+                     ev->id, suppressed);
+            LOG_ERROR_KV(kv, "database refused the document, dead-lettered: %s", why);
+        }
         break;
     case BATCH_EV_FLUSHED:
         metrics_counter_add(&m->stored, ev->stored);
