@@ -231,6 +231,8 @@ static int ensure_indexes(store_pool_t *pool, const config_t *cfg, const sigset_
     timesrc_t clock = timesrc_real();
     for (;;) {
         err_t err;
+        /* Waiting for the database is being alive: one call blocks up to the selection timeout. */
+        health_touch(cfg->consumer_health_file);
         if (store_ensure_indexes(pool, &err) == 0) {
             if (attempts > 0)
                 LOG_INFO("database reachable after %u attempts; indexes ensured", attempts);
@@ -242,7 +244,8 @@ static int ensure_indexes(store_pool_t *pool, const config_t *cfg, const sigset_
             LOG_WARN("cannot create indexes yet, waiting for the database (%s): %s",
                      err_name(err.code), err.msg);
         health_touch(cfg->consumer_health_file);
-        int sig = wait_signal(set, backoff_next_ms(&b));
+        int sig =
+            wait_signal(set, backoff_next_ms(&b)); /* <= INDEX_RETRY_MAX_MS < HEALTH_FRESH_S */
         if (sig != 0)
             return sig;
     }

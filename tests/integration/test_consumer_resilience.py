@@ -83,6 +83,50 @@ class ConsumerResilienceTest(h.ConsumerTestCase):
         self.assertEqual(c.stop(), 0)
         self.assert_settled(total)
 
+    def test_consumer_second_signal_exits_at_once_without_loss(self):
+        controls = h.db_outage_controls()
+        if controls is None:
+            self.skipTest("no way to stop the database (set AT_DB_STOP_CMD and AT_DB_START_CMD)")
+        db_stop, db_start = controls
+        c = self.consumer(CONSUMER_WORKERS=1, CONSUMER_RETRY_MAX_MS=120000,
+                          CONSUMER_BATCH_SIZE=50, CONSUMER_BATCH_MS=60000)
+        h.wait_until(lambda: c.metric("activity_consumer_workers_connected") == 1, 30,
+                     "the worker to connect")
+        db_stop()
+        try:
+            self.broker.publish(h.message(i) for i in range(10))
+            h.wait_until(lambda: self.broker.depth(self.queue) == 0, 30, "delivery to the worker")
+            c.proc.send_signal(h.signal.SIGTERM)
+            time.sleep(2)
+            # Still trying to store its batch (up to CONSUMER_RETRY_MAX_MS) ...
+            self.assertTrue(c.alive(), "the first signal must let the batch finish")
+            t0 = time.monotonic()
+            c.proc.send_signal(h.signal.SIGTERM)
+            self.assertEqual(c.proc.wait(10), 1)
+            # ... and the second one ends it at once.
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            db_start()
+        self.database = h.Database(self.dbname)
+        # Nothing was acked: the broker hands the batch to the next consumer.
+        h.wait_until(lambda: self.broker.depth(self.queue) == 10, 30, "the batch back in the queue")
+        c2 = self.consumer(CONSUMER_WORKERS=1)
+        h.wait_until(lambda: self.database.count() == 10, 60, "10 documents")
+        self.assertEqual(c2.stop(), 0)
+        self.assert_settled(10)
+
+    def test_consumer_waits_for_the_database_at_start_and_stops_cleanly(self):
+        dead = "mongodb://127.0.0.1:%d/%s" % (h.free_port(), self.dbname)
+        c = self.consumer(DATABASE_URL=dead)
+        time.sleep(7)  # longer than one server selection timeout (5 s)
+        self.assertTrue(c.alive(), "the consumer must wait for the database, not exit")
+        self.assertTrue(c.healthy())
+        msgs = [l.get("msg", "") for l in c.log_lines()]
+        self.assertTrue(any("waiting for the database" in m for m in msgs), msgs)
+        t0 = time.monotonic()
+        self.assertEqual(c.stop(), 0)
+        self.assertLess(time.monotonic() - t0, 10)
+
     def test_consumer_broker_restart_reconnects_without_loss(self):
         controls = h.broker_restart_controls()
         if controls is None:
