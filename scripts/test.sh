@@ -141,6 +141,8 @@ if [[ $CI == true && $MODE != integration ]]; then
     export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:print_stacktrace=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:history_size=4}
+    # Sanitized code runs several times slower: stretch Check's per-test timeouts to match.
+    export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-4}
     configure_and_build build-asan -DAT_SANITIZE=address
     run_ctest "build-asan (unit, ASan+UBSan)" build-asan '^unit$'
     configure_and_build build-tsan -DAT_SANITIZE=thread
