@@ -6,6 +6,7 @@ Endpoints come from the environment, as for every integration test:
   RABBITMQ_MGMT_URL  management API, used only for diagnostics (default http://127.0.0.1:15672)
   DATABASE_URL       MongoDB URL; its database name is replaced by a per-test one
   AT_BUILD_DIR       build directory holding src/consumer/activity-consumer and activity-api
+  AT_API_BIN         the activity-api binary, if not in AT_BUILD_DIR
 Outage tests also read:
   AT_DB_STOP_CMD / AT_DB_START_CMD    shell commands that stop and start the database (default:
                                       the local FerretDB of scripts/services.sh, by its pid file)
@@ -50,6 +51,9 @@ SERVICES_DIR = os.environ.get("AT_SERVICES_DIR", "/tmp/activity-tracker-services
 
 
 def find_binary(name):
+    override = os.environ.get("AT_API_BIN") if name == "activity-api" else None
+    if override and os.access(override, os.X_OK):
+        return override
     for sub in ("src/consumer", "src/api", "."):
         p = os.path.join(BUILD_DIR, sub, name)
         if os.access(p, os.X_OK):
