@@ -77,6 +77,9 @@ class ConsumerResilienceTest(h.ConsumerTestCase):
         h.wait_until(lambda: c.metric("activity_consumer_paused") == 0, 60, "resumed")
         self.assertGreaterEqual(paused_seen, 1, "no worker paused during the outage")
         self.assertGreater(c.metric('activity_consumer_messages_total{result="requeued"}'), 0)
+        # The requeue (nack of tag 0 with multiple) and the cancel/consume cycle are accepted by
+        # the broker: no channel error, so no reconnect.
+        self.assertEqual(c.metric("activity_consumer_reconnects_total"), 0)
         msgs = [l.get("msg", "") for l in c.log_lines()]
         self.assertTrue(any(s.startswith("gave up on the database") for s in msgs), msgs[-10:])
         self.assertTrue(any("consuming resumed" in s for s in msgs), msgs[-10:])
