@@ -62,6 +62,10 @@ class ConsumerPipelineTest(h.ConsumerTestCase):
         self.assertEqual(c.stop(), 0)
         self.assertEqual(self.broker.depth(self.queue), 0)
         self.assertEqual(self.broker.depth(self.broker.dlq), 0)
+        # --health fails once nobody refreshes the file.
+        old = time.time() - 60
+        os.utime(c.health, (old, old))
+        self.assertFalse(c.healthy())
 
     def test_consumer_poison_goes_to_dlq_and_workers_carry_on(self):
         poison = [
