@@ -201,9 +201,13 @@ children_ticks() { # CPU ticks of this shell's finished children (cutime + cstim
     sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
 }
 
-cpu_ticks() { # utime + stime of PID, in clock ticks (fields 14 and 15 of /proc/PID/stat)
+cpu_user_sys() { # "utime stime" of PID in clock ticks (fields 14 and 15 of /proc/PID/stat)
     [[ -r /proc/$1/stat ]] || return 0
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
+}
+
+cpu_ticks() { # utime + stime of PID, in clock ticks
+    cpu_user_sys "$1" | awk '{ print $1 + $2 }'
 }
 
 vm_rss_kb() {
@@ -353,7 +357,7 @@ measure_c() { # 400 path: limit raised, every body fails validation
 }
 
 measure_d() { # 202 path: limit raised, valid bodies published and confirmed
-    local k=$1 st cpu="" wrk_cpu="" t0 t1 accepted
+    local k=$1 st cpu="" wrk_cpu="" t0 t1 accepted u0 s0 u1 s1
     say "($k) 202 path: limit raised, valid body, queue purged first"
     purge_queue must
     if ((PIN_202)); then
@@ -366,16 +370,19 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
     [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
     st=$(http_status POST "$ROUTE" "$API_PORT" post.lua)
     [[ $st == 202 ]] || die "($k) expected 202 for bench/post.lua's body, got $st"
-    t0=$(cpu_ticks "$API_PID")
+    read -r u0 s0 < <(cpu_user_sys "$API_PID")
     wrk_run "$k" post.lua "$API_PORT" "$wrk_cpu" "$API_PID"
-    t1=$(cpu_ticks "$API_PID")
+    read -r u1 s1 < <(cpu_user_sys "$API_PID") || true
     record "$k" 2xx
     accepted=$((REQ[$k] - NON2XX[$k]))
     NOTE[$k]="$accepted accepted"
-    if [[ -n $t0 && -n $t1 ]]; then
+    if [[ -n ${u1:-} ]] && ((accepted > 0)); then
+        t0=$((u0 + s0)) t1=$((u1 + s1))
         CPU_US[$k]=$(awk -v t=$((t1 - t0)) -v hz="$TICK" -v n="$accepted" \
-            'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n }')
-        NOTE[$k]+="; API CPU $((t1 - t0)) ticks at $TICK Hz"
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        NOTE[$k]+="; API CPU ${CPU_US[$k]} us per event ($(awk -v u=$((u1 - u0)) \
+            -v s=$((s1 - s0)) -v hz="$TICK" -v n="$accepted" \
+            'BEGIN { printf "user %.1f + system %.1f", u / hz * 1e6 / n, s / hz * 1e6 / n }'))"
     fi
     stop_api "$k"
     purge_queue
