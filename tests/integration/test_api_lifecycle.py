@@ -22,7 +22,7 @@ class Shutdown(ApiTestCase):
     def test_lifecycle_sigterm_answers_every_request_in_flight(self):
         grace_ms = 5000
         api = self.start_api(env={"SHUTDOWN_GRACE_MS": str(grace_ms),
-                                  "RATE_LIMIT_MAX_REQUESTS": "100000"})
+                                  **harness.LIMITER_OUT_OF_THE_WAY})
         n = 200
         barrier = threading.Barrier(n + 1, timeout=30)
         sent = threading.Semaphore(0)
