@@ -128,7 +128,8 @@ wrk_run() {
     say "($key) ${cmd[*]}"
     busy0=$(cpu_busy) kids0=$(children_ticks) srv0=$(cpu_ticks "$server") t0=$(date +%s.%N)
     # wrk stops itself after DURATION; the timeout is a guard against a wedged run.
-    timeout 120 "${cmd[@]}" >"$WORK/$key.wrk" 2>&1 || die "wrk failed: $(cat "$WORK/$key.wrk")"
+    timeout 120 "${cmd[@]}" >"$WORK/$key.wrk" 2>&1 ||
+        fail "$key" "wrk: $(tail -n 2 "$WORK/$key.wrk" | tr '\n' ' ')" || return 1
     busy1=$(cpu_busy) kids1=$(children_ticks) srv1=$(cpu_ticks "$server") t1=$(date +%s.%N)
     if [[ -n $srv0 && -n $srv1 ]]; then
         OTHERS[$key]=$(awk -v b=$((busy1 - busy0)) -v k=$((kids1 - kids0)) -v s=$((srv1 - srv0)) \
@@ -227,7 +228,7 @@ metric_value() {
 }
 
 # purge_queue [must]: empties the API's queue. With "must", a broker that does not answer is
-# waited for (up to 60 s: it may be restarting) and then fatal; otherwise a warning.
+# waited for (up to 60 s: it may be restarting) and then an error (status 1); otherwise a warning.
 purge_queue() {
     local i tries=1
     QUEUE_USED=1
@@ -240,11 +241,12 @@ purge_queue() {
         ((i + 1 < tries)) && sleep 2
     done
     cat "$WORK/purge.out" >&2
-    [[ ${1:-} == must ]] && die "cannot purge $QUEUE: RabbitMQ does not answer"
+    [[ ${1:-} == must ]] && return 1
     say "warning: cannot purge $QUEUE (the cleanup on exit tries to delete it again)"
 }
 
-# start_api NAME CPU [VAR=VALUE...]: starts activity-api; sets API_PID.
+# start_api NAME CPU [VAR=VALUE...]: starts activity-api and waits for GET /ready; sets API_PID.
+# Returns 1 (the run marked failed, the API stopped) when it does not become ready.
 start_api() {
     local name=$1 cpu=$2
     shift 2
@@ -261,7 +263,9 @@ start_api() {
     PIDS+=("$API_PID")
     if ! wait_status GET /ready "$API_PORT" 200 60 "$API_PID"; then
         tail -n 30 "$WORK/$name.api.log" >&2 || true
-        die "activity-api did not become ready (GET /ready) within 60 s"
+        stop_api "$name"
+        fail "$name" "activity-api did not become ready (GET /ready) within 60 s"
+        return 1
     fi
 }
 
@@ -277,11 +281,18 @@ stop_api() {
 }
 
 # Results, keyed by run and repetition ("a1", "d2", ...).
-declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET
+declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET FAILED
+
+# fail KEY MESSAGE: marks a measurement as failed (it is reported, and the others go on); 1.
+fail() {
+    FAILED[$1]=$2
+    say "($1) failed: $2"
+    return 1
+}
 record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
     local key=$1 rps req dur p50 p75 p90 p99 non2xx sockerr
     read -r rps req dur p50 p75 p90 p99 non2xx sockerr < <(wrk_parse "$WORK/$key.wrk") ||
-        die "cannot parse wrk's report for ($key)"
+        fail "$key" "cannot parse wrk's report" || return 1
     RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQ[$key]=$req
     NON2XX[$key]=$non2xx SOCKERR[$key]=$sockerr
     # Responses per second with the status the run is about (2xx for a, d; non-2xx for b, c).
@@ -325,64 +336,74 @@ measure_a() { # HTTP ceiling
     taskset -c "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" 2>"$WORK/$k.log" &
     pid=$!
     PIDS+=("$pid")
-    wait_status POST "$ROUTE" "$CEILING_PORT" 202 10 "$pid" ||
-        die "bench-http-ceiling did not answer: $(cat "$WORK/$k.log")"
-    wrk_run "$k" post.lua "$CEILING_PORT" "$WRK_CPU" "$pid"
+    if ! wait_status POST "$ROUTE" "$CEILING_PORT" 202 10 "$pid"; then
+        fail "$k" "bench-http-ceiling did not answer: $(tail -n 1 "$WORK/$k.log")"
+    elif wrk_run "$k" post.lua "$CEILING_PORT" "$WRK_CPU" "$pid"; then
+        record "$k" 2xx
+    fi
     stop_pid "$pid"
     forget_pid "$pid"
-    record "$k" 2xx
 }
 
 measure_b() { # 429 path: default limits, so everything after the first 50 requests is 429
     local k=$1
     say "($k) 429 path: default limits"
-    start_api "$k" "$SERVER_CPU"
+    start_api "$k" "$SERVER_CPU" || return 1
     [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
-    wrk_run "$k" post.lua "$API_PORT" "$WRK_CPU" "$API_PID"
-    NOTE[$k]="after the run one more POST got $(http_status POST "$ROUTE" "$API_PORT" post.lua)"
+    if wrk_run "$k" post.lua "$API_PORT" "$WRK_CPU" "$API_PID"; then
+        NOTE[$k]="after the run one more POST got $(http_status POST "$ROUTE" "$API_PORT" post.lua)"
+        record "$k" non2xx
+    fi
     stop_api "$k"
-    record "$k" non2xx
     purge_queue
 }
 
 measure_c() { # 400 path: limit raised, every body fails validation
     local k=$1 st
     say "($k) 400 path: limit raised, invalid body"
-    start_api "$k" "$SERVER_CPU" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
+    start_api "$k" "$SERVER_CPU" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64 || return 1
     st=$(http_status POST "$ROUTE" "$API_PORT" post_invalid.lua)
-    [[ $st == 400 ]] || die "($k) expected 400 for bench/post_invalid.lua's body, got $st"
-    wrk_run "$k" post_invalid.lua "$API_PORT" "$WRK_CPU" "$API_PID"
+    if [[ $st != 400 ]]; then
+        fail "$k" "expected 400 for bench/post_invalid.lua's body, got $st"
+    elif wrk_run "$k" post_invalid.lua "$API_PORT" "$WRK_CPU" "$API_PID"; then
+        record "$k" non2xx
+    fi
     stop_api "$k"
-    record "$k" non2xx
 }
 
 measure_d() { # 202 path: limit raised, valid bodies published and confirmed
-    local k=$1 st cpu="" wrk_cpu="" t0 t1 accepted u0 s0 u1 s1
+    local k=$1 st cpu="" wrk_cpu="" accepted u0 s0 u1="" s1=""
     say "($k) 202 path: limit raised, valid body, queue purged first"
-    purge_queue must
+    purge_queue must || {
+        fail "$k" "RabbitMQ does not answer"
+        return 1
+    }
     if ((PIN_202)); then
         cpu=$SERVER_CPU
         wrk_cpu=$WRK_CPU
     fi
-    start_api "$k" "$cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
+    start_api "$k" "$cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64 || return 1
     sleep 1 # let the process settle before reading its idle footprint
     IDLE_KB[$k]=$(vm_rss_kb "$API_PID")
     [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
     st=$(http_status POST "$ROUTE" "$API_PORT" post.lua)
-    [[ $st == 202 ]] || die "($k) expected 202 for bench/post.lua's body, got $st"
-    read -r u0 s0 < <(cpu_user_sys "$API_PID")
-    wrk_run "$k" post.lua "$API_PORT" "$wrk_cpu" "$API_PID"
-    read -r u1 s1 < <(cpu_user_sys "$API_PID") || true
-    record "$k" 2xx
-    accepted=$((REQ[$k] - NON2XX[$k]))
-    NOTE[$k]="$accepted accepted"
-    if [[ -n ${u1:-} ]] && ((accepted > 0)); then
-        t0=$((u0 + s0)) t1=$((u1 + s1))
-        CPU_US[$k]=$(awk -v t=$((t1 - t0)) -v hz="$TICK" -v n="$accepted" \
-            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-        NOTE[$k]+="; API CPU ${CPU_US[$k]} us per event ($(awk -v u=$((u1 - u0)) \
-            -v s=$((s1 - s0)) -v hz="$TICK" -v n="$accepted" \
-            'BEGIN { printf "user %.1f + system %.1f", u / hz * 1e6 / n, s / hz * 1e6 / n }'))"
+    if [[ $st != 202 ]]; then
+        fail "$k" "expected 202 for bench/post.lua's body, got $st"
+    else
+        read -r u0 s0 < <(cpu_user_sys "$API_PID")
+        if wrk_run "$k" post.lua "$API_PORT" "$wrk_cpu" "$API_PID"; then
+            read -r u1 s1 < <(cpu_user_sys "$API_PID") || true
+            record "$k" 2xx
+            accepted=$((REQ[$k] - NON2XX[$k]))
+            NOTE[$k]="$accepted accepted"
+            if [[ -n $u1 ]] && ((accepted > 0)); then
+                CPU_US[$k]=$(awk -v t=$((u1 + s1 - u0 - s0)) -v hz="$TICK" -v n="$accepted" \
+                    'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+                NOTE[$k]+="; API CPU ${CPU_US[$k]} us per event ($(awk -v u=$((u1 - u0)) \
+                    -v s=$((s1 - s0)) -v hz="$TICK" -v n="$accepted" \
+                    'BEGIN { printf "user %.1f + system %.1f", u / hz * 1e6 / n, s / hz * 1e6 / n }'))"
+            fi
+        fi
     fi
     stop_api "$k"
     purge_queue
@@ -390,11 +411,18 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
 
 measure_e() { # broker ceiling
     local k=$1 secs=${DURATION%s}
-    purge_queue must # also waits for a broker that is restarting
+    # Also waits for a broker that is restarting.
+    purge_queue must || {
+        fail "$k" "RabbitMQ does not answer"
+        return 1
+    }
     say "($k) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $WINDOW"
     printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$WINDOW" >"$WORK/$k.cmd"
-    timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$WINDOW" \
-        >"$WORK/$k.out" 2>&1 || die "bench-broker-ceiling failed: $(cat "$WORK/$k.out")"
+    if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$WINDOW" \
+        >"$WORK/$k.out" 2>&1; then
+        fail "$k" "bench-broker-ceiling: $(tail -n 2 "$WORK/$k.out" | tr '\n' ' ')"
+        return 1
+    fi
     OK_RPS[$k]=$(sed -n 's/.*msg\/s=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
     RPS[$k]=${OK_RPS[$k]}
 }
@@ -427,7 +455,8 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
         has_run "$n" || continue
         [[ $n =~ [bcd] ]] && ((!HAVE_API)) && continue
         wait_quiet "$n$rep"
-        "measure_$n" "$n$rep"
+        # A failed measurement is reported in the table; the others still run.
+        "measure_$n" "$n$rep" || true
     done
 done
 
@@ -468,6 +497,10 @@ row() { # row RUN LABEL: one table row per repetition
         k=$n$r
         label="($n) $2"
         ((REPEAT > 1)) && label+=" #$r"
+        if [[ -n ${FAILED[$k]:-} ]]; then
+            printf '| %s | failed: %s | | | | | |\n' "$label" "${FAILED[$k]//|/\\|}"
+            continue
+        fi
         if [[ -z ${RPS[$k]:-} ]]; then
             local why="not run"
             [[ $n =~ [bcd] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
