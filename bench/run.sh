@@ -117,8 +117,9 @@ forget_pid() {
 # ---- measurements ------------------------------------------------------------------------------
 
 # wrk_run KEY SCRIPT PORT WRK_CPU SERVER_PID: runs the load and keeps wrk's report in
-# $WORK/KEY.wrk. Also records in OTHERS[KEY] the cores that processes other than the server
-# and wrk kept busy meanwhile (the broker among them in (d)): a busy machine skews every figure.
+# $WORK/KEY.wrk. Also records the server's CPU ticks in SRV_TICKS[KEY], and in OTHERS[KEY] the
+# cores that processes other than the server and wrk kept busy meanwhile (the broker among them
+# in (d)): a busy machine skews every figure.
 wrk_run() {
     local key=$1 script=$2 port=$3 cpu=$4 server=$5 busy0 kids0 srv0 t0 busy1 kids1 srv1 t1
     local cmd=(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$ROOT/bench/$script"
@@ -132,6 +133,7 @@ wrk_run() {
         fail "$key" "wrk: $(tail -n 2 "$WORK/$key.wrk" | tr '\n' ' ')" || return 1
     busy1=$(cpu_busy) kids1=$(children_ticks) srv1=$(cpu_ticks "$server") t1=$(date +%s.%N)
     if [[ -n $srv0 && -n $srv1 ]]; then
+        SRV_TICKS[$key]=$((srv1 - srv0))
         OTHERS[$key]=$(awk -v b=$((busy1 - busy0)) -v k=$((kids1 - kids0)) -v s=$((srv1 - srv0)) \
             -v hz="$TICK" -v t0="$t0" -v t1="$t1" \
             'BEGIN { o = (b - k - s) / hz / (t1 - t0); printf "%.2f", (o < 0 ? 0 : o) }')
@@ -282,6 +284,7 @@ stop_api() {
 
 # Results, keyed by run and repetition ("a1", "d2", ...).
 declare -A RPS P50 P99 REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET FAILED
+declare -A SRV_TICKS SRV_US
 
 # fail KEY MESSAGE: marks a measurement as failed (it is reported, and the others go on); 1.
 fail() {
@@ -298,6 +301,11 @@ record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
     # Responses per second with the status the run is about (2xx for a, d; non-2xx for b, c).
     OK_RPS[$key]=$(awk -v r="$req" -v n="$non2xx" -v d="$dur" -v want="$2" \
         'BEGIN { c = (want == "2xx") ? r - n : n; printf "%.0f", (d > 0 ? c / d : 0) }')
+    # The server's CPU time per response: steadier than throughput on a machine that is not idle.
+    if [[ -n ${SRV_TICKS[$key]:-} ]] && ((req > 0)); then
+        SRV_US[$key]=$(awk -v t="${SRV_TICKS[$key]}" -v hz="$TICK" -v n="$req" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    fi
 }
 
 # ---- checks ------------------------------------------------------------------------------------
@@ -498,22 +506,23 @@ row() { # row RUN LABEL: one table row per repetition
         label="($n) $2"
         ((REPEAT > 1)) && label+=" #$r"
         if [[ -n ${FAILED[$k]:-} ]]; then
-            printf '| %s | failed: %s | | | | | |\n' "$label" "${FAILED[$k]//|/\\|}"
+            printf '| %s | failed: %s | | | | | | |\n' "$label" "${FAILED[$k]//|/\\|}"
             continue
         fi
         if [[ -z ${RPS[$k]:-} ]]; then
             local why="not run"
             [[ $n =~ [bcd] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
-            printf '| %s | %s | | | | | |\n' "$label" "$why"
+            printf '| %s | %s | | | | | | |\n' "$label" "$why"
             continue
         fi
         if [[ $n == e ]]; then
-            printf '| %s | | %s msg/s confirmed | | | | window %s%s |\n' "$label" \
+            printf '| %s | | %s msg/s confirmed | | | | | window %s%s |\n' "$label" \
                 "${OK_RPS[$k]}" "$WINDOW" "${QUIET[$k]:+; ${QUIET[$k]}}"
             continue
         fi
-        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
-            "${P50[$k]}" "${P99[$k]}" "${NON2XX[$k]}/${REQ[$k]} (socket errors ${SOCKERR[$k]})" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
+            "${P50[$k]}" "${P99[$k]}" "${SRV_US[$k]:-}" \
+            "${NON2XX[$k]}/${REQ[$k]} (socket errors ${SOCKERR[$k]})" \
             "${NOTE[$k]:+${NOTE[$k]}; }others busy: ${OTHERS[$k]:-?} cores${QUIET[$k]:+; ${QUIET[$k]}}"
     done
 }
@@ -522,6 +531,11 @@ OK_A=$(median OK_RPS a)
 RB=$(ratio "$(median OK_RPS b)" "$OK_A")
 RC=$(ratio "$(median OK_RPS c)" "$OK_A")
 RD=$(ratio "$(median OK_RPS d)" "$(median OK_RPS e)")
+# The same two ratios from the server's CPU time per response (a's over b's, a's over c's): what
+# the throughputs would compare as if each server had its core to itself.
+US_A=$(median SRV_US a)
+RB_CPU=$(ratio "$US_A" "$(median SRV_US b)")
+RC_CPU=$(ratio "$US_A" "$(median SRV_US c)")
 P99_D=$(median P99 d)
 CPU_D=$(median CPU_US d)
 IDLE_MB=$(median IDLE_KB d)
@@ -542,8 +556,8 @@ REPORT="$WORK/report.md"
     printf -- '- pinning: (a)-(c) server on core %s, wrk on core %s; (d) %s; (e) not pinned\n' \
         "$SERVER_CPU" "$WRK_CPU" "$( ((PIN_202)) && echo "pinned the same way" || echo "not pinned (the broker needs both cores)")"
     printf -- '- loop threads: %s (bench-http-ceiling and API_THREADS)\n\n' "$THREADS"
-    printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | non-2xx / total | notes ("others busy": cores used by other processes during the run; in (d) the broker is one) |\n'
-    printf '|---|---|---|---|---|---|---|\n'
+    printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | server CPU us/response | non-2xx / total | notes ("others busy": cores used by other processes during the run; in (d) the broker is one) |\n'
+    printf '|---|---|---|---|---|---|---|---|\n'
     row a "HTTP ceiling (202, no work)"
     row b "429 path (default limits)"
     row c "400 path (invalid body)"
@@ -552,6 +566,10 @@ REPORT="$WORK/report.md"
     printf '\n| check%s | measured | target | result |\n|---|---|---|---|\n' "$OF"
     printf '| (b)/(a) 429 responses/s | %s | >= 0.80 | %s |\n' "$RB" "$(verdict "$RB" '>=' 0.80)"
     printf '| (c)/(a) 400 responses/s | %s | >= 0.70 | %s |\n' "$RC" "$(verdict "$RC" '>=' 0.70)"
+    printf '| (b)/(a) from server CPU per response | %s | >= 0.80 | %s |\n' "$RB_CPU" \
+        "$(verdict "$RB_CPU" '>=' 0.80)"
+    printf '| (c)/(a) from server CPU per response | %s | >= 0.70 | %s |\n' "$RC_CPU" \
+        "$(verdict "$RC_CPU" '>=' 0.70)"
     printf '| (d)/(e) 202 responses/s over confirmed msg/s | %s | >= 0.85 | %s |\n' "$RD" \
         "$(verdict "$RD" '>=' 0.85)"
     printf '| (d) p99 latency at %s connections | %s | <= 25 ms | %s |\n' "$CONNS" \
