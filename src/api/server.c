@@ -25,10 +25,10 @@
 #define LOG_MODULE "server"
 #include "common/log.h"
 
-#define LISTEN_BACKLOG 1024
-#define DRAIN_TICK_MS 20
-#define IDLE_CONN_GRACE_MS 300 /* after the last answer, keep-alive connections get this long */
-#define DEADLINE_SLACK_MS 1000 /* the loop's backstop fires this long after the confirm timeout */
+#define LISTEN_BACKLOG     1024
+#define DRAIN_TICK_MS      20
+#define IDLE_CONN_GRACE_MS 300  /* after the last answer, keep-alive connections get this long */
+#define DEADLINE_SLACK_MS  1000 /* the loop's backstop fires this long after the confirm timeout */
 
 struct server {
     h2o_globalconf_t conf;
@@ -88,7 +88,8 @@ void server_send_problem(h2o_req_t *req, const problem_t *p, const char *reason,
 
 static int bind_socket(const char *host, uint32_t port, err_t *err)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char portstr[8];
@@ -170,8 +171,9 @@ static void on_drain_tick(uv_timer_t *t)
 {
     server_loop_t *loop = H2O_STRUCT_FROM_MEMBER(server_loop_t, drain_timer, t);
     int64_t now = timesrc_mono_ms(&loop->shared->clock);
+    const int64_t deadline = atomic_load_explicit(&loop->drain_deadline_ms, memory_order_acquire);
     on_done_async(&loop->done_async); /* completions may be waiting */
-    if (now >= loop->drain_deadline_ms && pending_count(loop->pending) > 0) {
+    if (now >= deadline && pending_count(loop->pending) > 0) {
         LOG_WARN("drain deadline reached with %u requests unanswered: answering 503",
                  pending_count(loop->pending));
         route_activities_expire_all(loop);
@@ -185,7 +187,7 @@ static void on_drain_tick(uv_timer_t *t)
     if (loop->idle_since_ms == 0)
         loop->idle_since_ms = now;
     if (!has_connections(loop) || now - loop->idle_since_ms >= IDLE_CONN_GRACE_MS ||
-        now >= loop->drain_deadline_ms)
+        now >= deadline)
         uv_stop(&loop->uv);
 }
 
@@ -308,8 +310,9 @@ int server_start(server_t *s, err_t *err)
 void server_stop(server_t *s, int64_t deadline_ms)
 {
     for (uint32_t i = 0; i < s->nloops; i++) {
-        /* The deadline is written before the async send, which orders it for the loop. */
-        s->loops[i].drain_deadline_ms = deadline_ms;
+        /* Release pairs with the acquire loads in on_drain_tick; uv_async_send orders it too,
+         * but through a syscall that ThreadSanitizer cannot see. */
+        atomic_store_explicit(&s->loops[i].drain_deadline_ms, deadline_ms, memory_order_release);
         uv_async_send(&s->loops[i].stop_async);
     }
 }

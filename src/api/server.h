@@ -35,14 +35,14 @@ typedef struct server_shared {
     const config_t *cfg;
     ratelimit_t *ratelimit;
     const client_cidrs_t *trusted;
-    ring_t *jobs;               /* loops push, the amqp thread pops */
+    ring_t *jobs;                 /* loops push, the amqp thread pops */
     const publisher_t *publisher; /* state and statistics only (atomics) */
     void (*wake_amqp)(void *ctx); /* called after a push; thread: any */
     void *wake_ctx;
     timesrc_t clock;
-    _Atomic bool draining;      /* set by main at the first signal: /ready answers 503 */
+    _Atomic bool draining; /* set by main at the first signal: /ready answers 503 */
     int64_t started_ms;
-    char ratelimit_policy[48];  /* the RateLimit-Policy value, fixed by config */
+    char ratelimit_policy[48]; /* the RateLimit-Policy value, fixed by config */
 } server_shared_t;
 
 /* One completion travelling from the amqp thread to a loop. */
@@ -62,16 +62,16 @@ typedef struct server_loop {
     uv_timer_t drain_timer;
     h2o_timeout_t deadline; /* backstop for each parked request */
     h2o_accept_ctx_t accept_ctx;
-    ring_t *done;           /* thread: amqp pushes, owner pops */
+    ring_t *done; /* thread: amqp pushes, owner pops */
     pending_t *pending;
     server_t *server;
     server_shared_t *shared;
-    api_metrics_t metrics;  /* written by owner, read by any loop rendering /metrics */
+    api_metrics_t metrics; /* written by owner, read by any loop rendering /metrics */
     uint32_t index;
     int listen_fd;
     bool listening;
     bool stopping;
-    int64_t drain_deadline_ms;
+    _Atomic int64_t drain_deadline_ms; /* written by main before stop_async, read by owner */
     int64_t idle_since_ms;
     uint64_t rng[2]; /* xorshift128+ for UUIDv7 random bits, seeded from getrandom */
     pthread_t thread;

@@ -294,6 +294,20 @@ int config_load(config_t *cfg, config_getter_fn get, void *ctx, err_t *err)
                        "CONSUMER_PREFETCH (%u) must be at least CONSUMER_BATCH_SIZE (%u)",
                        cfg->consumer_prefetch, cfg->consumer_batch_size);
     }
+    /* The rate limiter reserves, per client, a 4-byte time for each request of the window plus
+     * about 40 bytes of entry and bucket, for RATE_LIMIT_MAX_CLIENTS clients at start. Refuse a
+     * product that would reserve more than CONFIG_RATELIMIT_RESERVE_MAX. */
+    uint64_t reserve =
+        (uint64_t)cfg->rate_limit_max_clients * (40 + 4 * (uint64_t)cfg->rate_limit_max_requests);
+    if (reserve > CONFIG_RATELIMIT_RESERVE_MAX) {
+        return err_set(err, ERR_RANGE, "RATE_LIMIT_MAX_CLIENTS",
+                       "RATE_LIMIT_MAX_CLIENTS (%u) x RATE_LIMIT_MAX_REQUESTS (%u) would reserve "
+                       "%llu MiB for the rate limiter; at most %llu MiB are allowed: lower one "
+                       "of them",
+                       cfg->rate_limit_max_clients, cfg->rate_limit_max_requests,
+                       (unsigned long long)(reserve >> 20),
+                       (unsigned long long)(CONFIG_RATELIMIT_RESERVE_MAX >> 20));
+    }
     return 0;
 }
 

@@ -21,6 +21,10 @@
 
 /* Every setting of both services; each field is the lower-case name of its variable.
  * Thread: frozen. */
+/* Most memory the rate limiter may reserve at start (RATE_LIMIT_MAX_CLIENTS x per-client size);
+ * config_load refuses larger products. */
+#define CONFIG_RATELIMIT_RESERVE_MAX ((uint64_t)1 << 30)
+
 typedef struct config {
     char rabbitmq_url[CONFIG_URL_MAX];
     char rabbitmq_queue[CONFIG_QUEUE_MAX];

@@ -29,7 +29,8 @@ def metric(text, name):
 
 
 class ClientLeavesEarly(ApiTestCase):
-    API_ENV = {"RATE_LIMIT_MAX_REQUESTS": "100000", "PUBLISH_CONFIRM_TIMEOUT_MS": "1000"}
+    API_ENV = {"RATE_LIMIT_MAX_REQUESTS": "100000", "RATE_LIMIT_MAX_CLIENTS": "64",
+               "PUBLISH_CONFIRM_TIMEOUT_MS": "1000"}
 
     def send_and_leave(self, count, linger_reset):
         """Opens count connections, sends one event on each and closes at once: with RST
@@ -68,7 +69,7 @@ class ClientLeavesEarly(ApiTestCase):
         self.assertIn(last["id"], ids)
 
     def test_disconnect_while_draining_is_safe(self):
-        api = self.start_api(env={"RATE_LIMIT_MAX_REQUESTS": "100000",
+        api = self.start_api(env={"RATE_LIMIT_MAX_REQUESTS": "100000", "RATE_LIMIT_MAX_CLIENTS": "64",
                                   "SHUTDOWN_GRACE_MS": "3000"})
         sockets = []
         for _ in range(200):

@@ -119,6 +119,11 @@ END_TEST
 
 /* ---- overrides ---- */
 
+static uint32_t overridden_value(const u32_var_t *v)
+{
+    return strcmp(v->name, "RATE_LIMIT_MAX_CLIENTS") == 0 ? 99 : v->max - 1;
+}
+
 START_TEST(test_config_every_variable_overridden)
 {
     fake_env_t env = {0};
@@ -131,9 +136,10 @@ START_TEST(test_config_every_variable_overridden)
     env_set(&env, "CONSUMER_HEALTH_FILE", "/tmp/consumer.health");
     env_set(&env, "LOG_LEVEL", "debug");
     /* A value inside every range and different from its default: max - 1 keeps
-     * CONSUMER_PREFETCH (65534) above CONSUMER_BATCH_SIZE (9999). */
+     * CONSUMER_PREFETCH (65534) above CONSUMER_BATCH_SIZE (9999); RATE_LIMIT_MAX_CLIENTS takes
+     * a small value so that the rate limiter's reserve stays within its bound. */
     for (size_t i = 0; i < N_U32_VARS; i++) {
-        snprintf(values[i], sizeof(values[i]), "%u", u32_vars[i].max - 1);
+        snprintf(values[i], sizeof(values[i]), "%u", overridden_value(&u32_vars[i]));
         env_set(&env, u32_vars[i].name, values[i]);
     }
     ck_assert_uint_eq(env.n, N_VARS);
@@ -149,8 +155,8 @@ START_TEST(test_config_every_variable_overridden)
     ck_assert_str_eq(cfg.consumer_health_file, "/tmp/consumer.health");
     ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
     for (size_t i = 0; i < N_U32_VARS; i++) {
-        ck_assert_uint_eq(u32_field(&cfg, &u32_vars[i]), u32_vars[i].max - 1);
-        ck_assert_uint_ne(u32_vars[i].max - 1, u32_vars[i].def);
+        ck_assert_uint_eq(u32_field(&cfg, &u32_vars[i]), overridden_value(&u32_vars[i]));
+        ck_assert_uint_ne(overridden_value(&u32_vars[i]), u32_vars[i].def);
     }
 }
 END_TEST
@@ -174,6 +180,8 @@ static int load_u32(config_t *cfg, const char *name, uint32_t value, err_t *err)
     fake_env_t env = {0};
     env_set(&env, "CONSUMER_PREFETCH", "65535");
     env_set(&env, "CONSUMER_BATCH_SIZE", "1");
+    env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "1");
+    env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "1");
     snprintf(text, sizeof(text), "%u", value);
     env_set(&env, name, text);
     return config_load(cfg, fake_get, &env, err);
@@ -284,6 +292,24 @@ START_TEST(test_config_string_length_limit)
     ck_assert_int_eq(load_one(&cfg, "API_HOST", host, &err), ERR_RANGE);
     ck_assert_str_eq(err.field, "API_HOST");
     ck_assert_ptr_nonnull(strstr(err.msg, "at most 255 bytes"));
+}
+END_TEST
+
+START_TEST(test_config_rate_limit_reserve_is_bounded)
+{
+    fake_env_t env = {0};
+    config_t cfg;
+    err_t err = {0};
+    /* 64 clients x 1e6 requests: about 256 MiB, accepted (the benchmark's setting). */
+    env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "1000000");
+    env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "64");
+    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), 0);
+    /* The default 100000 clients x 1e5 requests would reserve about 38 GiB. */
+    env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "100000");
+    env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "100000");
+    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_str_eq(err.field, "RATE_LIMIT_MAX_CLIENTS");
+    ck_assert_ptr_nonnull(strstr(err.msg, "MiB"));
 }
 END_TEST
 
@@ -534,6 +560,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_queue_rules);
     tcase_add_test(tc, test_config_string_length_limit);
     tcase_add_test(tc, test_config_rabbitmq_url_scheme);
+    tcase_add_test(tc, test_config_rate_limit_reserve_is_bounded);
     tcase_add_test(tc, test_config_database_url_names_database);
     tcase_add_test(tc, test_config_error_masks_secret_value);
     tcase_add_test(tc, test_config_error_quotes_long_value_cut);
