@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, starts the local services, builds, runs the tests.
 #
-# Usage: scripts/test.sh [all|unit|integration]      (default: all)
+# Usage: scripts/test.sh [all|unit|integration|install]      (default: all)
 #
 #   all          unit and integration tests (ctest labels `unit` and `integration`)
 #   unit         unit tests only; no services are needed or started
 #   integration  integration tests only
+#   install      only install what is missing (packages, FerretDB); used by scripts/run.sh
 #
 # With CI=true it also builds build-asan (ASan+UBSan) and build-tsan (TSan) and runs the unit tests
 # in each; in `all` mode the API's integration tests (test_api_*) run again against the ASan build.
@@ -32,12 +33,13 @@ case $MODE in
 all) LABELS='^(unit|integration)$' ;;
 unit) LABELS='^unit$' ;;
 integration) LABELS='^integration$' ;;
+install) LABELS= ;;
 -h | --help)
     sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
     exit 0
     ;;
 *)
-    echo "usage: $0 [all|unit|integration]" >&2
+    echo "usage: $0 [all|unit|integration|install]" >&2
     exit 2
     ;;
 esac
@@ -122,6 +124,9 @@ at_section "Dependencies"
 ensure_packages
 if [[ $MODE != unit ]]; then
     ensure_ferretdb
+fi
+if [[ $MODE == install ]]; then
+    exit 0
 fi
 
 if [[ $MODE != unit ]]; then
