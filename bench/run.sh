@@ -247,6 +247,15 @@ purge_queue() {
     say "warning: cannot purge $QUEUE (the cleanup on exit tries to delete it again)"
 }
 
+# port_free KEY PORT: 0 when nothing listens on 127.0.0.1:PORT. Both servers bind with
+# SO_REUSEPORT, so a leftover server on the port would silently take a share of the connections.
+port_free() {
+    if [[ -n $(ss -Hltn "sport = :$2" 2>/dev/null) ]]; then
+        fail "$1" "something already listens on port $2 (a leftover server?)"
+        return 1
+    fi
+}
+
 # start_api NAME CPU [VAR=VALUE...]: starts activity-api and waits for GET /ready; sets API_PID.
 # Returns 1 (the run marked failed, the API stopped) when it does not become ready.
 start_api() {
@@ -260,6 +269,7 @@ start_api() {
     printf '%s\n' "${cmd[*]}" | sed "s|RABBITMQ_URL=[^ ]*|RABBITMQ_URL=\$RABBITMQ_URL|" \
         >"$WORK/$name.server"
     QUEUE_USED=1
+    port_free "$name" "$API_PORT" || return 1
     "${cmd[@]}" 2>"$WORK/$name.api.log" &
     API_PID=$!
     PIDS+=("$API_PID")
@@ -313,6 +323,7 @@ record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
 command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 command -v curl >/dev/null || die "curl is not installed"
 command -v taskset >/dev/null || die "taskset is not installed (util-linux)"
+command -v ss >/dev/null || die "ss is not installed (iproute2)"
 for b in "$HTTP_CEILING_BIN" "$BROKER_CEILING_BIN"; do
     [[ -x $b ]] || die "$b not found; build first:
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2"
@@ -339,6 +350,7 @@ has_run() { [[ " $RUNS " == *" $1 "* ]]; }
 measure_a() { # HTTP ceiling
     local k=$1 pid
     say "($k) HTTP ceiling"
+    port_free "$k" "$CEILING_PORT" || return 1
     printf 'taskset -c %s %s %s %s\n' "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" \
         >"$WORK/$k.server"
     taskset -c "$SERVER_CPU" "$HTTP_CEILING_BIN" "$CEILING_PORT" "$THREADS" 2>"$WORK/$k.log" &
