@@ -241,7 +241,7 @@ static void park(server_loop_t *loop, h2o_req_t *req, const activity_t *a, char 
     pk->ticket = ticket;
     metrics_gauge_add(&loop->metrics.parked, 1);
     h2o_timeout_link(&loop->uv, &loop->deadline, &pk->deadline);
-    sh->wake_amqp(sh->wake_ctx);
+    loop->pushed = true; /* the AMQP thread is woken once per loop iteration (server.c) */
 }
 
 static void accept_event(server_loop_t *loop, h2o_req_t *req)

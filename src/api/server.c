@@ -161,6 +161,17 @@ static void on_done_async(uv_async_t *a)
         route_activities_on_done(loop, &d);
 }
 
+/* Runs after the loop has handled every ready socket: one wake-up of the AMQP thread covers
+ * all the jobs this iteration pushed, instead of one per request. */
+static void on_wake_check(uv_check_t *c)
+{
+    server_loop_t *loop = H2O_STRUCT_FROM_MEMBER(server_loop_t, wake_check, c);
+    if (loop->pushed) {
+        loop->pushed = false;
+        loop->shared->wake_amqp(loop->shared->wake_ctx);
+    }
+}
+
 static bool has_connections(server_loop_t *loop)
 {
     return !h2o_linklist_is_empty(&loop->ctx.http1._conns) ||
@@ -262,6 +273,9 @@ static int init_loop(server_t *s, server_loop_t *loop, uint32_t index, err_t *er
     uv_async_init(&loop->uv, &loop->done_async, on_done_async);
     uv_async_init(&loop->uv, &loop->stop_async, on_stop_async);
     uv_timer_init(&loop->uv, &loop->drain_timer);
+    uv_check_init(&loop->uv, &loop->wake_check);
+    uv_check_start(&loop->wake_check, on_wake_check);
+    uv_unref((uv_handle_t *)&loop->wake_check);
     h2o_timeout_init(&loop->uv, &loop->deadline,
                      (uint64_t)cfg->publish_confirm_timeout_ms + DEADLINE_SLACK_MS);
     return 0;

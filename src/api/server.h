@@ -37,7 +37,7 @@ typedef struct server_shared {
     const client_cidrs_t *trusted;
     ring_t *jobs;                 /* loops push, the amqp thread pops */
     const publisher_t *publisher; /* state and statistics only (atomics) */
-    void (*wake_amqp)(void *ctx); /* called after a push; thread: any */
+    void (*wake_amqp)(void *ctx); /* called after pushes (once per loop iteration); thread: any */
     void *wake_ctx;
     timesrc_t clock;
     _Atomic bool draining; /* set by main at the first signal: /ready answers 503 */
@@ -60,6 +60,7 @@ typedef struct server_loop {
     uv_async_t done_async; /* signalled by the amqp thread */
     uv_async_t stop_async; /* signalled by main */
     uv_timer_t drain_timer;
+    uv_check_t wake_check;  /* after each iteration: wake the AMQP thread if jobs were pushed */
     h2o_timeout_t deadline; /* backstop for each parked request */
     h2o_accept_ctx_t accept_ctx;
     ring_t *done; /* thread: amqp pushes, owner pops */
@@ -71,6 +72,7 @@ typedef struct server_loop {
     int listen_fd;
     bool listening;
     bool stopping;
+    bool pushed;                       /* a job went into the ring during this loop iteration */
     _Atomic int64_t drain_deadline_ms; /* written by main before stop_async, read by owner */
     int64_t idle_since_ms;
     uint64_t rng[2]; /* xorshift128+ for UUIDv7 random bits, seeded from getrandom */
