@@ -146,6 +146,7 @@ class ConsumerPipelineTest(h.ConsumerTestCase):
         port = h.free_port()
         env = dict(os.environ, RABBITMQ_URL=h.RABBITMQ_URL, RABBITMQ_QUEUE=self.queue,
                    API_HOST="127.0.0.1", API_PORT=str(port), RATE_LIMIT_MAX_REQUESTS="100000",
+                   RATE_LIMIT_MAX_CLIENTS="64",
                    LOG_LEVEL="warn")
         log = open(os.devnull, "wb")
         proc = subprocess.Popen([api], env=env, stdout=log, stderr=log)
