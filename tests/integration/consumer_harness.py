@@ -81,10 +81,7 @@ def tcp_open(host, port, timeout=1.0):
         return False
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness import free_port  # noqa: E402  (one port policy for every suite)
 
 
 def database_url_for(db):

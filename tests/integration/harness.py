@@ -19,6 +19,7 @@ import http.client
 import itertools
 import json
 import os
+import random
 import re
 import secrets
 import shlex
@@ -325,10 +326,29 @@ def wait_broker_app_running(timeout=120.0):
 
 # ---- the API process ------------------------------------------------------------------------------
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1 below the kernel's ephemeral range: a port the kernel hands
+    out itself could be taken by any outgoing connection before the server binds it."""
+    low, _ = _ephemeral_range()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free TCP port found below the ephemeral range")
 
 
 def new_queue_name():
