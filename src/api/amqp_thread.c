@@ -26,9 +26,9 @@
 #include "common/log.h"
 
 #define CONNECT_TIMEOUT_MS 3000
-#define BACKOFF_BASE_MS 100
-#define BACKOFF_MAX_MS 5000
-#define LOG_REPEAT_MS 30000
+#define BACKOFF_BASE_MS    100
+#define BACKOFF_MAX_MS     5000
+#define LOG_REPEAT_MS      30000
 
 struct amqp_thread {
     const config_t *cfg;
@@ -48,8 +48,8 @@ struct amqp_thread {
     log_throttle_t connect_log;
 };
 
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_t *jobs,
-                                  const amqp_thread_sink_t *sink, err_t *err)
+amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_t *jobs, const amqp_thread_sink_t *sink,
+                                  err_t *err)
 {
     amqp_thread_t *t = xcalloc(1, sizeof(*t));
     t->cfg = cfg;
@@ -114,8 +114,8 @@ static void log_pump(amqp_thread_t *t, int flags, int64_t now)
         LOG_ERROR("broker connection lost: %s", e->msg);
     if ((flags & PUB_PUMP_CONNECT_FAILED) &&
         log_throttle_allow(&t->connect_log, now, LOG_REPEAT_MS, &suppressed))
-        LOG_ERROR("cannot connect to the broker (%u similar failures not logged): %s",
-                  suppressed, e->msg);
+        LOG_ERROR("cannot connect to the broker (%u similar failures not logged): %s", suppressed,
+                  e->msg);
     if ((flags & PUB_PUMP_CONNECT_FAILED) && e->code == ERR_PROTO && !t->ever_connected)
         atomic_store(&t->fatal, 1); /* a topology mismatch is a configuration error */
     if (flags & PUB_PUMP_BLOCKED)

@@ -126,12 +126,14 @@ static int tr_next_event(void *ctx, pub_event_t *ev, err_t *err)
         switch (f.payload.method.id) {
         case AMQP_BASIC_ACK_METHOD: {
             const amqp_basic_ack_t *a = f.payload.method.decoded;
-            *ev = (pub_event_t){.kind = PUB_EV_ACK, .tag = a->delivery_tag, .multiple = a->multiple};
+            *ev =
+                (pub_event_t){.kind = PUB_EV_ACK, .tag = a->delivery_tag, .multiple = a->multiple};
             return 1;
         }
         case AMQP_BASIC_NACK_METHOD: {
             const amqp_basic_nack_t *n = f.payload.method.decoded;
-            *ev = (pub_event_t){.kind = PUB_EV_NACK, .tag = n->delivery_tag, .multiple = n->multiple};
+            *ev =
+                (pub_event_t){.kind = PUB_EV_NACK, .tag = n->delivery_tag, .multiple = n->multiple};
             return 1;
         }
         case AMQP_BASIC_RETURN_METHOD:

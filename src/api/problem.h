@@ -12,16 +12,16 @@
 
 #include "common/validate.h"
 
-#define PROBLEM_TYPE_BASE "urn:activity-tracker:problem:"
+#define PROBLEM_TYPE_BASE    "urn:activity-tracker:problem:"
 #define PROBLEM_CONTENT_TYPE "application/problem+json"
 
 /* One problem. Transparent; NULL members are omitted from the body. */
 typedef struct problem {
     int status;
-    const char *type;   /* slug appended to PROBLEM_TYPE_BASE, e.g. "invalid-event" */
+    const char *type; /* slug appended to PROBLEM_TYPE_BASE, e.g. "invalid-event" */
     const char *title;
     const char *detail;
-    const char *id;     /* the event id, when the client may retry with it */
+    const char *id;                  /* the event id, when the client may retry with it */
     const validate_report_t *report; /* rendered as "errors": [{"field","message"}...] */
 } problem_t;
 

@@ -20,12 +20,12 @@
 
 /* A publish job: copied by value through the MPSC ring from a loop to the amqp thread. */
 typedef struct pub_job {
-    uint64_t ticket;      /* the loop's pending ticket */
-    uint32_t loop;        /* index of the owning loop */
-    uint32_t len;         /* body length */
-    char *body;           /* malloc'd message body; ownership travels with the job */
-    int64_t received_ms;  /* wall clock at receipt: the message's timestamp property */
-    int64_t enqueued_ms;  /* monotonic clock at enqueue, for the latency histogram */
+    uint64_t ticket;     /* the loop's pending ticket */
+    uint32_t loop;       /* index of the owning loop */
+    uint32_t len;        /* body length */
+    char *body;          /* malloc'd message body; ownership travels with the job */
+    int64_t received_ms; /* wall clock at receipt: the message's timestamp property */
+    int64_t enqueued_ms; /* monotonic clock at enqueue, for the latency histogram */
     char id[IDGEN_STR_LEN + 1];
 } pub_job_t;
 
@@ -45,8 +45,8 @@ typedef enum pub_state {
 typedef enum pub_event_kind {
     PUB_EV_ACK,
     PUB_EV_NACK,
-    PUB_EV_RETURN,    /* basic.return of a mandatory message; message_id identifies it */
-    PUB_EV_BLOCKED,   /* connection.blocked: the broker stopped reading (resource alarm) */
+    PUB_EV_RETURN,  /* basic.return of a mandatory message; message_id identifies it */
+    PUB_EV_BLOCKED, /* connection.blocked: the broker stopped reading (resource alarm) */
     PUB_EV_UNBLOCKED,
 } pub_event_kind_t;
 

@@ -15,18 +15,18 @@
 
 #include "common/timesrc.h"
 
-#define RATELIMIT_KEY_MAX 16   /* bytes: an IPv6 address */
+#define RATELIMIT_KEY_MAX       16        /* bytes: an IPv6 address */
 #define RATELIMIT_WINDOW_MAX_MS 86400000u /* one day; keeps 32-bit relative times exact */
 
 typedef struct ratelimit ratelimit_t;
 
 /* The outcome of one check. Transparent. */
 typedef struct ratelimit_verdict {
-    bool allowed;          /* admitted (and recorded) */
-    bool at_capacity;      /* denied only because the table of clients is full */
-    uint32_t limit;        /* max_requests */
-    uint32_t remaining;    /* admissions left in the window after this request */
-    uint32_t reset_s;      /* ceil seconds until the oldest counted admission leaves the window */
+    bool allowed;           /* admitted (and recorded) */
+    bool at_capacity;       /* denied only because the table of clients is full */
+    uint32_t limit;         /* max_requests */
+    uint32_t remaining;     /* admissions left in the window after this request */
+    uint32_t reset_s;       /* ceil seconds until the oldest counted admission leaves the window */
     uint32_t retry_after_s; /* when denied: ceil seconds until a request would be admitted, >= 1 */
 } ratelimit_verdict_t;
 

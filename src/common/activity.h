@@ -15,13 +15,14 @@
 
 struct json_object;
 
-#define ACTIVITY_FIELD_MAX 255      /* bytes in userId and eventType */
-#define ACTIVITY_PAYLOAD_DEPTH_MAX 32 /* nesting levels inside payload; payload itself is level 1 */
+#define ACTIVITY_FIELD_MAX         255 /* bytes in userId and eventType */
+#define ACTIVITY_PAYLOAD_DEPTH_MAX 32  /* nesting levels inside payload; payload itself is level 1 \
+                                        */
 
 /* Transparent value type. The string fields point into root and stay valid until
  * activity_deinit; none is NUL-terminated. */
 typedef struct activity {
-    struct json_object *root; /* owned: the parsed document, put by activity_deinit */
+    struct json_object *root;   /* owned: the parsed document, put by activity_deinit */
     char id[IDGEN_STR_LEN + 1]; /* canonical lower-case UUID, or "" if the request had none */
     const char *user_id;
     size_t user_id_len;
@@ -29,9 +30,9 @@ typedef struct activity {
     size_t event_type_len;
     const char *timestamp; /* exactly as the client sent it */
     size_t timestamp_len;
-    int64_t timestamp_ms;           /* the same instant, UTC milliseconds */
-    struct json_object *payload;    /* borrowed from root; a JSON object */
-    int64_t received_ms;            /* when the API received it, UTC milliseconds */
+    int64_t timestamp_ms;        /* the same instant, UTC milliseconds */
+    struct json_object *payload; /* borrowed from root; a JSON object */
+    int64_t received_ms;         /* when the API received it, UTC milliseconds */
 } activity_t;
 
 /* Releases root and zeroes a. NULL and a zeroed activity are no-ops. */

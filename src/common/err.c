@@ -7,8 +7,8 @@
 const char *err_name(int code)
 {
     switch (code) {
-#define ERR_CASE(name, c, msg)                                                                    \
-    case c:                                                                                       \
+#define ERR_CASE(name, c, msg)                                                                     \
+    case c:                                                                                        \
         return "ERR_" #name;
         ERR_LIST(ERR_CASE)
 #undef ERR_CASE
@@ -22,8 +22,8 @@ const char *err_name(int code)
 const char *err_default_msg(int code)
 {
     switch (code) {
-#define ERR_CASE(name, c, msg)                                                                    \
-    case c:                                                                                       \
+#define ERR_CASE(name, c, msg)                                                                     \
+    case c:                                                                                        \
         return msg;
         ERR_LIST(ERR_CASE)
 #undef ERR_CASE

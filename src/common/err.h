@@ -11,18 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define ERR_LIST(X)                                                                               \
-    X(INVAL, -1, "invalid argument")                                                              \
-    X(NOMEM, -2, "out of memory")                                                                 \
-    X(FULL, -3, "full")                                                                           \
-    X(EMPTY, -4, "empty")                                                                         \
-    X(RANGE, -5, "out of range")                                                                  \
-    X(PARSE, -6, "parse error")                                                                   \
-    X(IO, -7, "I/O error")                                                                        \
-    X(PROTO, -8, "protocol error")                                                                \
-    X(DUP, -9, "duplicate")                                                                       \
-    X(TIMEOUT, -10, "timed out")                                                                  \
-    X(UNAVAIL, -11, "unavailable")                                                                \
+#define ERR_LIST(X)                                                                                \
+    X(INVAL, -1, "invalid argument")                                                               \
+    X(NOMEM, -2, "out of memory")                                                                  \
+    X(FULL, -3, "full")                                                                            \
+    X(EMPTY, -4, "empty")                                                                          \
+    X(RANGE, -5, "out of range")                                                                   \
+    X(PARSE, -6, "parse error")                                                                    \
+    X(IO, -7, "I/O error")                                                                         \
+    X(PROTO, -8, "protocol error")                                                                 \
+    X(DUP, -9, "duplicate")                                                                        \
+    X(TIMEOUT, -10, "timed out")                                                                   \
+    X(UNAVAIL, -11, "unavailable")                                                                 \
     X(CLOSED, -12, "closed")
 
 enum {
@@ -31,7 +31,7 @@ enum {
 #undef ERR_ENUM
 };
 
-#define ERR_MSG_MAX 192
+#define ERR_MSG_MAX   192
 #define ERR_FIELD_MAX 64
 
 /* Detail for the caller. Transparent value type: fill with err_set(). */

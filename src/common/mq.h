@@ -14,19 +14,19 @@
 
 #include "common/err.h"
 
-#define MQ_CHANNEL 1
+#define MQ_CHANNEL   1
 #define MQ_QUEUE_MAX 200 /* bytes; leaves room for ".dlq" within AMQP's 255 */
 
 typedef struct mq_conn mq_conn_t;
 
 /* Connection parameters. Borrowed for the duration of mq_connect only. */
 typedef struct mq_params {
-    const char *url;        /* amqp://user:pass@host:port/vhost */
-    const char *queue;      /* main queue; the DLQ is queue + ".dlq" */
-    uint16_t heartbeat_s;   /* negotiated heartbeat; the owner must call into rabbitmq-c at
-                               least every heartbeat_s / 2 */
-    const char *conn_name;  /* shown in the management UI, e.g. "activity-api publisher" */
-    int timeout_ms;         /* TCP connect and RPC timeout */
+    const char *url;       /* amqp://user:pass@host:port/vhost */
+    const char *queue;     /* main queue; the DLQ is queue + ".dlq" */
+    uint16_t heartbeat_s;  /* negotiated heartbeat; the owner must call into rabbitmq-c at
+                              least every heartbeat_s / 2 */
+    const char *conn_name; /* shown in the management UI, e.g. "activity-api publisher" */
+    int timeout_ms;        /* TCP connect and RPC timeout */
 } mq_params_t;
 
 /* Connects, logs in, opens channel MQ_CHANNEL and declares the topology. On success stores an

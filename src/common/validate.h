@@ -12,8 +12,8 @@
 
 #include "common/activity.h"
 
-#define VALIDATE_ERRORS_MAX 16
-#define VALIDATE_FIELD_MAX 64
+#define VALIDATE_ERRORS_MAX  16
+#define VALIDATE_FIELD_MAX   64
 #define VALIDATE_MESSAGE_MAX 160
 
 /* One invalid field. field is the top-level name ("userId", an unknown key, ...), or "body" for

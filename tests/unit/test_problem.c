@@ -50,8 +50,11 @@ START_TEST(test_problem_format_reports_needed_length_when_short)
 {
     char small[16];
     char big[512];
-    problem_t p = {.status = 503, .type = "unavailable", .title = "Service Unavailable",
-                   .detail = "the broker did not confirm the event", .id = "0190a0b0-..."};
+    problem_t p = {.status = 503,
+                   .type = "unavailable",
+                   .title = "Service Unavailable",
+                   .detail = "the broker did not confirm the event",
+                   .id = "0190a0b0-..."};
     size_t need = problem_format(&p, small, sizeof(small));
     ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
     size_t got = problem_format(&p, big, sizeof(big));
