@@ -7,8 +7,8 @@
 #                         CONSUMER_BATCH_SIZE), BENCH_EVENTS of them into an empty collection as
 #                         in (g), with 1 thread and with CONSUMER_WORKERS threads
 #   (g) drain rate        activity-consumer started on a queue pre-filled with BENCH_EVENTS
-#                         messages in activity-api's format; seconds until the queue is empty and
-#                         every document is in the collection
+#                         messages in activity-api's format; seconds from its start until the
+#                         queue is empty (then, untimed, the collection is counted)
 #   (h) drain after load  activity-api and activity-consumer together under
 #                         `wrk -t1 -c64 -d10s -s bench/post.lua` (the 202-path benchmark); seconds
 #                         from wrk's end until the queue is empty
@@ -18,7 +18,9 @@
 # Assumes `scripts/services.sh up` (RabbitMQ and FerretDB on 127.0.0.1) and a Release build:
 #   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
 # and Python 3 with pika and pymongo (Debian: python3-pika python3-pymongo), which publish the
-# pre-fill and watch the queue and the collection.
+# pre-fill, watch the queue and count the collection. A drain is watched through the queue depth
+# and the consumer's /metrics (CONSUMER_METRICS_PORT; the consumer binds it on every interface,
+# this script reads it on 127.0.0.1 only).
 #
 # Environment (defaults in brackets):
 #   AT_BUILD_DIR [build]             where activity-api, src/consumer/activity-consumer and
@@ -89,11 +91,10 @@ die() {
     exit 1
 }
 
-# ---- the Python side: publishing the pre-fill, watching the queue and the collection ---------
+# ---- the Python side: the pre-fill, watching a drain, counting the collection -----------------
 
 cat >"$WORK/helper.py" <<'PY'
 """bench/consumer.sh's broker and database helper (pika, pymongo)."""
-import json
 import sys
 import time
 import urllib.request
