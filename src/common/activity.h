@@ -15,9 +15,10 @@
 
 struct json_object;
 
-#define ACTIVITY_FIELD_MAX         255 /* bytes in userId and eventType */
-#define ACTIVITY_PAYLOAD_DEPTH_MAX 32  /* nesting levels inside payload; payload itself is level 1 \
-                                        */
+#define ACTIVITY_FIELD_MAX 255 /* bytes in userId and eventType */
+#define ACTIVITY_PAYLOAD_DEPTH_MAX                                                                 \
+    32 /* nesting levels inside payload; payload itself is level 1                                 \
+        */
 
 /* Transparent value type. The string fields point into root and stay valid until
  * activity_deinit; none is NUL-terminated. */
