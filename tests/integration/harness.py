@@ -421,6 +421,13 @@ class ApiProcess:
         return http_request(self.port, method, path, body=body, headers=headers, source=source,
                             timeout=timeout)
 
+    def status(self, path, timeout=2.0):
+        """The status of GET path, or None when the API does not answer."""
+        try:
+            return self.get(path, timeout=timeout).status
+        except OSError:
+            return None
+
     def get(self, path, source=None, timeout=15.0):
         return self.request("GET", path, source=source, timeout=timeout)
 

@@ -81,10 +81,10 @@ class Shutdown(ApiTestCase):
         self.assertEqual(api.get("/ready").status, 200)
         t = time.monotonic()
         api.signal(signal.SIGTERM)
-        self.wait_until(lambda: _status(api, "/ready") == 503, 1.0, "/ready turns 503", interval=0.05)
+        self.wait_until(lambda: api.status("/ready") == 503, 1.0, "/ready turns 503", interval=0.05)
         self.assertLess(time.monotonic() - t, 1.0)
         # During the drain delay the process still serves.
-        self.assertEqual(_status(api, "/health"), 200)
+        self.assertEqual(api.status("/health"), 200)
         self.assertAccepted(api.post(new_activity()))
         rc = api.proc.wait(timeout=15)
         self.assertEqual(rc, 0, api.log_tail())
@@ -118,13 +118,6 @@ class Configuration(unittest.TestCase):
                 proc = self.run_api(**{name: value})
                 self.assertEqual(proc.returncode, 2, proc.stderr)
                 self.assertIn(name, proc.stderr)
-
-
-def _status(api, path):
-    try:
-        return api.get(path, timeout=2).status
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":

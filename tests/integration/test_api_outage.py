@@ -122,7 +122,7 @@ class StartWithoutBroker(ApiTestCase):
         try:
             harness.rabbitmqctl("stop_app")
             api = self.start_api(env={"PUBLISH_CONFIRM_TIMEOUT_MS": "2000"}, ready_timeout=0)
-            self.wait_until(lambda: _status(api, "/health") == 200, 20, "/health answers")
+            self.wait_until(lambda: api.status("/health") == 200, 20, "/health answers")
             self.assertEqual(api.get("/ready").status, 503)
             resp = api.post(new_activity(), timeout=20)
             self.assertProblem(resp, 503)
@@ -135,13 +135,6 @@ class StartWithoutBroker(ApiTestCase):
         got = harness.read_messages(api.queue, 1, timeout=10)
         self.assertEqual([p.message_id for p, _ in got], [event_id])
         self.assertEqual(api.stop(), 0)
-
-
-def _status(api, path):
-    try:
-        return api.get(path, timeout=2).status
-    except OSError:
-        return None
 
 
 if __name__ == "__main__":
