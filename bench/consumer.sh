@@ -24,8 +24,8 @@
 #
 # Environment (defaults in brackets):
 #   AT_BUILD_DIR [build]             where activity-api, src/consumer/activity-consumer and
-#                                    bench/db/bench-db-ceiling are
-#   BENCH_DB_CEILING_BIN [$AT_BUILD_DIR/bench/db/bench-db-ceiling]
+#                                    bench/bench-db-ceiling are
+#   BENCH_DB_CEILING_BIN [$AT_BUILD_DIR/bench/bench-db-ceiling]
 #   RABBITMQ_URL [amqp://guest:guest@127.0.0.1:5672/]
 #   MONGO_URL [mongodb://127.0.0.1:27017]   server only; the databases are named below
 #   BENCH_RUNS [f g h]               which measurements to take
@@ -79,7 +79,7 @@ RATIO_TARGET=0.80
 
 API_BIN="$BUILD/activity-api"
 CONSUMER_BIN="$BUILD/src/consumer/activity-consumer"
-CEILING_BIN=${BENCH_DB_CEILING_BIN:-$BUILD/bench/db/bench-db-ceiling}
+CEILING_BIN=${BENCH_DB_CEILING_BIN:-$BUILD/bench/bench-db-ceiling}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/at-bench-consumer.XXXXXX")
 PIDS=()
