@@ -19,7 +19,7 @@
 #   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
 # and Python 3 with pika and pymongo (Debian: python3-pika python3-pymongo), which publish the
 # pre-fill, watch the queue and count the collection. A drain is watched through the queue depth
-# and the consumer's /metrics (CONSUMER_METRICS_PORT; the consumer binds it on every interface,
+# and the consumer's /metrics (CONSUMER_METRICS_PORT, bound to 127.0.0.1 by CONSUMER_METRICS_HOST,
 # this script reads it on 127.0.0.1 only).
 #
 # Environment (defaults in brackets):
@@ -426,7 +426,7 @@ start_consumer() {
     local cmd=(env RABBITMQ_URL="$RABBITMQ_URL" RABBITMQ_QUEUE="$QUEUE"
         DATABASE_URL="$MONGO_URL/$DB" CONSUMER_WORKERS="$WORKERS")
     ((BATCH != 100)) && cmd+=(CONSUMER_BATCH_SIZE="$BATCH" CONSUMER_PREFETCH=$((2 * BATCH)))
-    cmd+=(CONSUMER_METRICS_PORT="$CONSUMER_METRICS_PORT" LOG_LEVEL=warn "$CONSUMER_BIN")
+    cmd+=(CONSUMER_METRICS_HOST="$HOST" CONSUMER_METRICS_PORT="$CONSUMER_METRICS_PORT" LOG_LEVEL=warn "$CONSUMER_BIN")
     printf '%s\n' "${cmd[*]}" | sed "s|RABBITMQ_URL=[^ ]*|RABBITMQ_URL=\$RABBITMQ_URL|" \
         >>"$WORK/$1.cmd"
     "${cmd[@]}" 2>"$WORK/$1.consumer.log" &

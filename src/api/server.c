@@ -24,6 +24,7 @@
 
 #define LOG_MODULE "server"
 #include "common/log.h"
+#include "common/listen.h"
 
 #define LISTEN_BACKLOG     1024
 #define DRAIN_TICK_MS      20
@@ -82,52 +83,6 @@ void server_send_problem(h2o_req_t *req, const problem_t *p, const char *reason,
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
     }
     server_send(req, p->status, reason, PROBLEM_CONTENT_TYPE, body, need);
-}
-
-/* ---- listening sockets ---- */
-
-static int bind_socket(const char *host, uint32_t port, err_t *err)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char portstr[8];
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    int gai = getaddrinfo(host, portstr, &hints, &res);
-    if (gai != 0)
-        return err_set(err, ERR_INVAL, "API_HOST", "cannot resolve API_HOST \"%s\": %s", host,
-                       gai_strerror(gai));
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1, rc = 0;
-    if (fd < 0) {
-        rc = err_set(err, ERR_IO, NULL, "socket: %s", strerror(errno));
-        goto out;
-    }
-    /* SO_REUSEPORT gives each loop its own accept queue, balanced by the kernel. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
-        rc = err_set(err, ERR_IO, NULL, "setsockopt: %s", strerror(errno));
-        goto out;
-    }
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-        rc = err_set(err, ERR_IO, "API_PORT", "cannot listen on %s:%u: %s", host, port,
-                     strerror(errno));
-        goto out;
-    }
-    if (listen(fd, LISTEN_BACKLOG) < 0) {
-        rc = err_set(err, ERR_IO, "API_PORT", "listen on %s:%u: %s", host, port, strerror(errno));
-        goto out;
-    }
-out:
-    freeaddrinfo(res);
-    if (rc < 0) {
-        if (fd >= 0)
-            close(fd);
-        return rc;
-    }
-    return fd;
 }
 
 /* ---- loop thread callbacks ---- */
@@ -255,7 +210,9 @@ static int init_loop(server_t *s, server_loop_t *loop, uint32_t index, err_t *er
         loop->rng[0] = (uint64_t)timesrc_wall_ms(&s->shared->clock) ^ ((uint64_t)index << 32);
     loop->rng[1] |= 1; /* xorshift state must not be all zero */
 
-    int fd = bind_socket(cfg->api_host, cfg->api_port, err);
+    /* SO_REUSEPORT gives each loop its own accept queue, balanced by the kernel. */
+    int fd = listen_tcp(cfg->api_host, cfg->api_port, LISTEN_BACKLOG,
+                        LISTEN_NONBLOCK | LISTEN_REUSEPORT, "API_HOST", "API_PORT", err);
     if (fd < 0)
         return fd;
     loop->listen_fd = fd;

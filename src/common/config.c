@@ -90,6 +90,8 @@ static const struct row rows[] = {
         "Longest wait to fill a batch, in ms"),
     U32("CONSUMER_RETRY_MAX_MS", consumer_retry_max_ms, "30000", 0, 3600000,
         "How long a failing database write is retried before requeueing and pausing, in ms"),
+    STR("CONSUMER_METRICS_HOST", consumer_metrics_host, "0.0.0.0", false, NULL, NULL,
+        "Address the consumer's /metrics listener binds"),
     U32("CONSUMER_METRICS_PORT", consumer_metrics_port, "0", 0, 65535,
         "Port of the consumer's /metrics listener; 0 = off"),
     STR("CONSUMER_HEALTH_FILE", consumer_health_file, "", false, NULL, NULL,

@@ -16,7 +16,7 @@
 
 #define CONFIG_URL_MAX   1024 /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
 #define CONFIG_QUEUE_MAX 201  /* RABBITMQ_QUEUE: at most 200 bytes */
-#define CONFIG_HOST_MAX  256  /* API_HOST */
+#define CONFIG_HOST_MAX  256  /* API_HOST, CONSUMER_METRICS_HOST */
 #define CONFIG_PATH_MAX  512  /* CONSUMER_HEALTH_FILE */
 
 /* Every setting of both services; each field is the lower-case name of its variable.
@@ -48,6 +48,7 @@ typedef struct config {
     uint32_t consumer_batch_size;
     uint32_t consumer_batch_ms;
     uint32_t consumer_retry_max_ms;
+    char consumer_metrics_host[CONFIG_HOST_MAX]; /* CONSUMER_METRICS_HOST */
     uint32_t consumer_metrics_port;             /* 0 = no metrics listener */
     char consumer_health_file[CONFIG_PATH_MAX]; /* "" = no health file */
     uint32_t mongo_pool_max;

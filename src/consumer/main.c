@@ -10,11 +10,9 @@
  * code runs in a signal handler.
  */
 #define LOG_MODULE "main"
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mongoc/mongoc.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +25,7 @@
 
 #include "common/backoff.h"
 #include "common/config.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/timesrc.h"
 #include "consumer/store.h"
@@ -160,29 +159,24 @@ static void *metrics_main(void *arg)
     return NULL;
 }
 
-static int metrics_start(metrics_server_t *s, uint32_t port, const worker_metrics_t *m)
+static int metrics_start(metrics_server_t *s, const config_t *cfg, const worker_metrics_t *m)
 {
     s->m = m;
     atomic_init(&s->stop, false);
-    s->fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1, zero = 0;
-    if (s->fd < 0)
-        goto fail;
-    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)); /* v4 and v6 */
-    struct sockaddr_in6 a = {
-        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
-    if (bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s->fd, 16) < 0)
-        goto fail;
-    if (pthread_create(&s->thread, NULL, metrics_main, s) != 0)
-        goto fail;
-    return 0;
-fail:
-    LOG_ERROR("cannot serve metrics on port %u: %s", port, strerror(errno));
-    if (s->fd >= 0)
+    err_t err;
+    s->fd = listen_tcp(cfg->consumer_metrics_host, cfg->consumer_metrics_port, 16, 0,
+                       "CONSUMER_METRICS_HOST", "CONSUMER_METRICS_PORT", &err);
+    if (s->fd < 0) {
+        LOG_ERROR("cannot serve metrics: %s", err.msg);
+        return -1;
+    }
+    if (pthread_create(&s->thread, NULL, metrics_main, s) != 0) {
+        LOG_ERROR("cannot start the metrics thread");
         close(s->fd);
-    s->fd = -1;
-    return -1;
+        s->fd = -1;
+        return -1;
+    }
+    return 0;
 }
 
 static void metrics_stop(metrics_server_t *s)
@@ -323,7 +317,7 @@ int main(int argc, char **argv)
     metrics_server_t msrv = {.fd = -1};
     int status = 0;
     if (cfg.consumer_metrics_port != 0 &&
-        metrics_start(&msrv, cfg.consumer_metrics_port, &metrics) < 0) {
+        metrics_start(&msrv, &cfg, &metrics) < 0) {
         status = 1;
         goto out_pool;
     }

@@ -208,6 +208,7 @@ class Consumer:
             "RABBITMQ_QUEUE": queue,
             "DATABASE_URL": database_url_for(db),
             "CONSUMER_WORKERS": "2",
+            "CONSUMER_METRICS_HOST": "127.0.0.1",
             "CONSUMER_METRICS_PORT": str(self.metrics_port),
             "CONSUMER_HEALTH_FILE": self.health,
             "LOG_LEVEL": "info",

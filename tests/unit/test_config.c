@@ -76,7 +76,7 @@ static const u32_var_t u32_vars[] = {
     V("MONGO_POOL_MAX", mongo_pool_max, 1, 1024, 16),
 };
 #define N_U32_VARS (sizeof(u32_vars) / sizeof(u32_vars[0]))
-#define N_VARS     (N_U32_VARS + 7) /* plus 6 strings and LOG_LEVEL */
+#define N_VARS     (N_U32_VARS + 8) /* plus 7 strings and LOG_LEVEL */
 
 static uint32_t u32_field(const config_t *cfg, const u32_var_t *v)
 {
@@ -132,6 +132,7 @@ START_TEST(test_config_every_variable_overridden)
     env_set(&env, "RABBITMQ_QUEUE", "events.v2");
     env_set(&env, "DATABASE_URL", "mongodb+srv://u:p@cluster.example.com/events?w=majority");
     env_set(&env, "API_HOST", "::1");
+    env_set(&env, "CONSUMER_METRICS_HOST", "127.0.0.1");
     env_set(&env, "TRUST_PROXY_CIDRS", "10.0.0.0/8,fd00::/8");
     env_set(&env, "CONSUMER_HEALTH_FILE", "/tmp/consumer.health");
     env_set(&env, "LOG_LEVEL", "debug");
@@ -151,6 +152,7 @@ START_TEST(test_config_every_variable_overridden)
     ck_assert_str_eq(cfg.rabbitmq_queue, "events.v2");
     ck_assert_str_eq(cfg.database_url, "mongodb+srv://u:p@cluster.example.com/events?w=majority");
     ck_assert_str_eq(cfg.api_host, "::1");
+    ck_assert_str_eq(cfg.consumer_metrics_host, "127.0.0.1");
     ck_assert_str_eq(cfg.trust_proxy_cidrs, "10.0.0.0/8,fd00::/8");
     ck_assert_str_eq(cfg.consumer_health_file, "/tmp/consumer.health");
     ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
