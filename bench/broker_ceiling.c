@@ -15,7 +15,8 @@
  *   -P / -D  only purge / delete QUEUE (a missing queue is not an error) and exit; bench/run.sh
  *            uses them to empty the queue activity-api publishes to.
  *
- * The last line on stdout is `published=… confirmed=… nacked=… returned=… seconds=… msg/s=…`.
+ * The last line on stdout is `published=… confirmed=… nacked=… returned=… seconds=… msg/s=…
+ * p50_ms=… p99_ms=…`, the last two the publish-to-confirm latency (0.1 ms resolution).
  * Thread: main only (a rabbitmq-c connection is never shared).
  */
 #include <errno.h>
@@ -43,6 +44,8 @@
 #define CONNECT_TIMEOUT 5
 #define DRAIN_TIMEOUT_S 30
 #define MESSAGE_BYTES   250
+#define LAT_BUCKET_US   100    /* confirm-latency histogram: 0.1 ms buckets */
+#define LAT_BUCKETS     100000 /* up to 10 s; slower confirms land in the last bucket */
 
 /* Thread: main; written by the signal handler. */
 static volatile sig_atomic_t stop_requested;
@@ -53,6 +56,8 @@ typedef struct bench {
     const char *queue;
     unsigned window;
     unsigned char *confirmed; /* by tag % window, for tags in [lowest, next_tag) */
+    double *sent_at;          /* by tag % window: when the message was published */
+    uint32_t *latency;        /* LAT_BUCKETS counts of publish-to-confirm latency */
     uint64_t next_tag;        /* the tag of the next publish; tags start at 1 */
     uint64_t lowest;          /* the oldest unconfirmed tag */
     uint64_t acked, nacked, returned;
@@ -203,11 +208,15 @@ static int on_confirm(bench_t *b, uint64_t tag, bool multiple, bool ack)
         return -1;
     }
     uint64_t from = multiple ? b->lowest : tag;
+    double now = now_s();
     for (uint64_t t = from; t <= tag; t++) {
         unsigned char *slot = &b->confirmed[t % b->window];
         if (*slot)
             continue;
         *slot = 1;
+        double us = (now - b->sent_at[t % b->window]) * 1e6;
+        size_t bucket = us <= 0 ? 0 : (size_t)(us / LAT_BUCKET_US);
+        b->latency[bucket < LAT_BUCKETS ? bucket : LAT_BUCKETS - 1]++;
         if (ack)
             b->acked++;
         else
@@ -317,7 +326,21 @@ static int publish_one(bench_t *b)
         fprintf(stderr, "bench-broker-ceiling: publish: %s\n", amqp_error_string2(rc));
         return -1;
     }
+    b->sent_at[b->next_tag % b->window] = now_s();
     b->next_tag++;
+    return 0;
+}
+
+/* The confirm latency below which a fraction q of the confirmed messages fell, in ms (the upper
+ * edge of its bucket). */
+static double latency_ms(const bench_t *b, double q)
+{
+    uint64_t total = b->acked + b->nacked, seen = 0;
+    for (size_t i = 0; i < LAT_BUCKETS; i++) {
+        seen += b->latency[i];
+        if (total > 0 && (double)seen >= q * (double)total)
+            return (double)(i + 1) * LAT_BUCKET_US / 1000.0;
+    }
     return 0;
 }
 
@@ -407,8 +430,10 @@ int main(int argc, char **argv)
 
     bench_t b = {.conn = c, .queue = queue, .window = (unsigned)window, .next_tag = 1, .lowest = 1};
     b.confirmed = calloc(window, 1);
+    b.sent_at = calloc(window, sizeof(*b.sent_at));
+    b.latency = calloc(LAT_BUCKETS, sizeof(*b.latency));
     int status = 1;
-    if (b.confirmed == NULL)
+    if (b.confirmed == NULL || b.sent_at == NULL || b.latency == NULL)
         goto out;
 
     /* A fresh queue every run: queue depth changes publish rates. */
@@ -459,13 +484,16 @@ int main(int argc, char **argv)
     if (elapsed <= 0)
         elapsed = 1e-9;
     printf("published=%" PRIu64 " confirmed=%" PRIu64 " nacked=%" PRIu64 " returned=%" PRIu64
-           " seconds=%.3f msg/s=%.0f\n",
-           b.next_tag - 1, b.acked, b.nacked, b.returned, elapsed, (double)b.acked / elapsed);
+           " seconds=%.3f msg/s=%.0f p50_ms=%.1f p99_ms=%.1f\n",
+           b.next_tag - 1, b.acked, b.nacked, b.returned, elapsed, (double)b.acked / elapsed,
+           latency_ms(&b, 0.50), latency_ms(&b, 0.99));
     status = b.nacked == 0 && b.returned == 0 && b.lowest == b.next_tag ? 0 : 1;
 out:
     if (purge_or_delete(c, queue, true) < 0)
         status = 1;
     disconnect(c);
     free(b.confirmed);
+    free(b.sent_at);
+    free(b.latency);
     return status;
 }

@@ -6,8 +6,12 @@
 #   (c) 400 path       activity-api with the limit raised, a body that fails validation
 #   (d) 202 path       activity-api with the limit raised, a valid body: published and confirmed
 #   (e) broker ceiling bench-broker-ceiling: persistent publishes with 1000 confirms in flight
-# (a)-(d) are `wrk -t1 -c64 -d10s --latency` against 127.0.0.1; (e) publishes for 10 s. Then it
-# prints a table against the targets and writes it as Markdown to bench/results/<timestamp>.md.
+#   (i) broker ceiling at the load's concurrency: the same with as many confirms in flight as (d)
+#                      has connections (64), which is all (d) can ever have in flight; with its
+#                      confirm latency (p50, p99), the floor under (d)'s
+# (a)-(d) are `wrk -t1 -c64 -d10s --latency` against 127.0.0.1; (e) and (i) publish for 10 s.
+# Then it prints a table against the targets and writes it as Markdown to
+# bench/results/<timestamp>.md.
 #
 # Assumes `scripts/services.sh up` was run (RabbitMQ on 127.0.0.1) and the project was built:
 #   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2
@@ -16,7 +20,7 @@
 # Environment (defaults in brackets):
 #   AT_BUILD_DIR [build]            where activity-api and the bench-* programs are
 #   RABBITMQ_URL [amqp://guest:guest@127.0.0.1:5672/]
-#   BENCH_RUNS [a b c d e]          which measurements to take
+#   BENCH_RUNS [a b c d e i]        which measurements to take
 #   BENCH_DURATION [10s]  BENCH_CONNECTIONS [64]  BENCH_WINDOW [1000]
 #   BENCH_SERVER_CPU [0]  BENCH_WRK_CPU [1]      cores for the server and for wrk
 #   BENCH_PIN_202 [0]               1: pin (d) like (a)-(c); by default (d) is not pinned
@@ -35,7 +39,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${AT_BUILD_DIR:-build}
 [[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
 RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}
-RUNS=${BENCH_RUNS:-a b c d e}
+RUNS=${BENCH_RUNS:-a b c d e i}
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
 WINDOW=${BENCH_WINDOW:-1000}
@@ -405,7 +409,6 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
     start_api "$k" "$cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64 || return 1
     sleep 1 # let the process settle before reading its idle footprint
     IDLE_KB[$k]=$(vm_rss_kb "$API_PID")
-    [[ -n ${RL_BYTES:-} ]] || RL_BYTES=$(metric_value "$API_PORT" activity_api_ratelimit_bytes_per_client)
     st=$(http_status POST "$ROUTE" "$API_PORT" post.lua)
     if [[ $st != 202 ]]; then
         fail "$k" "expected 202 for bench/post.lua's body, got $st"
@@ -429,23 +432,29 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
     purge_queue
 }
 
-measure_e() { # broker ceiling
-    local k=$1 secs=${DURATION%s}
+# broker_ceiling KEY WINDOW: bench-broker-ceiling with WINDOW confirms in flight.
+broker_ceiling() {
+    local k=$1 window=$2 secs=${DURATION%s}
     # Also waits for a broker that is restarting.
     purge_queue must || {
         fail "$k" "RabbitMQ does not answer"
         return 1
     }
-    say "($k) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $WINDOW"
-    printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$WINDOW" >"$WORK/$k.cmd"
-    if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$WINDOW" \
+    say "($k) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $window"
+    printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$window" >"$WORK/$k.cmd"
+    if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$window" \
         >"$WORK/$k.out" 2>&1; then
         fail "$k" "bench-broker-ceiling: $(tail -n 2 "$WORK/$k.out" | tr '\n' ' ')"
         return 1
     fi
     OK_RPS[$k]=$(sed -n 's/.*msg\/s=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
     RPS[$k]=${OK_RPS[$k]}
+    P50[$k]=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
+    P99[$k]=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
 }
+
+measure_e() { broker_ceiling "$1" "$WINDOW"; }
+measure_i() { broker_ceiling "$1" "$CONNS"; }
 
 # wait_quiet KEY: waits (up to QUIET_WAIT s) until the machine is nearly idle, since anything
 # else running skews every figure; notes in QUIET[KEY] what it found.
@@ -471,7 +480,7 @@ wait_quiet() {
 }
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
-    for n in a b c d e; do
+    for n in a b c d e i; do
         has_run "$n" || continue
         [[ $n =~ [bcd] ]] && ((!HAVE_API)) && continue
         wait_quiet "$n$rep"
@@ -527,9 +536,10 @@ row() { # row RUN LABEL: one table row per repetition
             printf '| %s | %s | | | | | | |\n' "$label" "$why"
             continue
         fi
-        if [[ $n == e ]]; then
-            printf '| %s | | %s msg/s confirmed | | | | | window %s%s |\n' "$label" \
-                "${OK_RPS[$k]}" "$WINDOW" "${QUIET[$k]:+; ${QUIET[$k]}}"
+        if [[ $n =~ [ei] ]]; then
+            printf '| %s | | %s msg/s confirmed | %s | %s | | | window %s, latency from publish to confirm%s |\n' \
+                "$label" "${OK_RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
+                "$([[ $n == e ]] && echo "$WINDOW" || echo "$CONNS")" "${QUIET[$k]:+; ${QUIET[$k]}}"
             continue
         fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
@@ -543,7 +553,9 @@ OK_A=$(median OK_RPS a)
 RB=$(ratio "$(median OK_RPS b)" "$OK_A")
 RC=$(ratio "$(median OK_RPS c)" "$OK_A")
 RD=$(ratio "$(median OK_RPS d)" "$(median OK_RPS e)")
+RDI=$(ratio "$(median OK_RPS d)" "$(median OK_RPS i)")
 P99_D=$(median P99 d)
+P99_I=$(median P99 i)
 CPU_D=$(median CPU_US d)
 IDLE_MB=$(median IDLE_KB d)
 [[ -n $IDLE_MB ]] && IDLE_MB=$(awk -v k="$IDLE_MB" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -570,27 +582,32 @@ REPORT="$WORK/report.md"
     row c "400 path (invalid body)"
     row d "202 path (published, confirmed)"
     row e "broker ceiling"
+    row i "broker ceiling at ${CONNS} in flight"
     printf '\n| check%s | measured | target | result |\n|---|---|---|---|\n' "$OF"
     printf '| (b)/(a) 429 responses/s | %s | >= 0.80 | %s |\n' "$RB" "$(verdict "$RB" '>=' 0.80)"
     printf '| (c)/(a) 400 responses/s | %s | >= 0.70 | %s |\n' "$RC" "$(verdict "$RC" '>=' 0.70)"
     printf '| (d)/(e) 202 responses/s over confirmed msg/s | %s | >= 0.85 | %s |\n' "$RD" \
         "$(verdict "$RD" '>=' 0.85)"
+    printf '| (d)/(i) the same, against the broker at (d)'"'"'s concurrency | %s | >= 0.85 | %s |\n' \
+        "$RDI" "$(verdict "$RDI" '>=' 0.85)"
     printf '| (d) p99 latency at %s connections | %s | <= 25 ms | %s |\n' "$CONNS" \
         "$(withunit "$P99_D" ms)" "$(verdict "$P99_D" '<=' 25)"
+    printf '| (i) the broker'"'"'s own p99 confirm latency at %s in flight | %s | (floor under (d)) | |\n' \
+        "$CONNS" "$(withunit "$P99_I" ms)"
     printf '| API CPU time per accepted event | %s | <= 30 us | %s |\n' "$(withunit "$CPU_D" us)" \
         "$(verdict "$CPU_D" '<=' 30)"
     printf '| API idle RSS (VmRSS after start, before load) | %s | <= 20 MB | %s |\n' \
         "$(withunit "$IDLE_MB" MB)" "$(verdict "$IDLE_MB" '<=' 20)"
-    printf '| rate limiter bytes per client (/metrics) | %s | <= 256 | %s |\n' \
+    printf '| rate limiter bytes per client at the default limit (/metrics in (b)) | %s | <= 256 | %s |\n' \
         "$(withunit "$RL_BYTES" B)" "$(verdict "$RL_BYTES" '<=' 256)"
     printf '\n## Commands\n\n```\n'
-    for n in a b c d e; do
+    for n in a b c d e i; do
         [[ -f $WORK/${n}1.server ]] && printf '(%s) server: %s\n' "$n" "$(cat "$WORK/${n}1.server")"
         [[ -f $WORK/${n}1.cmd ]] && printf '(%s) load:   %s\n' "$n" "$(cat "$WORK/${n}1.cmd")"
     done
     printf '```\n\n## Raw output\n'
     for ((r = 1; r <= REPEAT; r++)); do
-        for n in a b c d e; do
+        for n in a b c d e i; do
             k=$n$r
             [[ -f $WORK/$k.wrk ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.wrk")"
             [[ -f $WORK/$k.out ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.out")"
