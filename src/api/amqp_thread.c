@@ -12,11 +12,14 @@
 #include "api/amqp_thread.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/mq_transport.h"
@@ -124,6 +127,16 @@ static void log_pump(amqp_thread_t *t, int flags, int64_t now)
         LOG_INFO("the broker unblocked publishing");
 }
 
+/* TCP_CORK on the broker socket while a batch of jobs is published: rabbitmq-c sends every
+ * message with its own send(2), and corked they leave in full segments, which costs the kernel
+ * and the broker far less per message than one small segment each. Uncorking sends the rest at
+ * once. Returns whether the socket was corked. */
+static bool set_cork(amqp_thread_t *t, bool on)
+{
+    int fd = mq_transport_fd(t->transport), v = on;
+    return fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)) == 0;
+}
+
 /* Sleeps until the broker socket is readable, a producer wakes us, or timeout_ms passes. */
 static void wait_for_work(amqp_thread_t *t, int timeout_ms)
 {
@@ -159,10 +172,15 @@ static void *thread_main(void *arg)
 
         unsigned moved = 0;
         pub_job_t job;
+        bool corked = false;
         while (publisher_wants_jobs(t->publisher) && ring_try_pop(t->jobs, &job) == 0) {
+            if (moved == 1)
+                corked = set_cork(t, true);
             publisher_submit(t->publisher, &job, now);
             moved++;
         }
+        if (corked)
+            set_cork(t, false);
         t->sink.flush(t->sink.ctx);
 
         if (atomic_load(&t->stop)) {
