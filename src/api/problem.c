@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/jsonesc.h"
+
 /* A bounded writer: counts every byte it would write, stores those that fit. */
 typedef struct out {
     char *buf;
@@ -28,33 +30,11 @@ static void put_str(out_t *o, const char *s)
 /* Writes s as a JSON string literal. Bytes >= 0x80 pass through: callers hand in UTF-8. */
 static void put_json_string(out_t *o, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     put(o, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            put(o, "\\\"", 2);
-            break;
-        case '\\':
-            put(o, "\\\\", 2);
-            break;
-        case '\n':
-            put(o, "\\n", 2);
-            break;
-        case '\r':
-            put(o, "\\r", 2);
-            break;
-        case '\t':
-            put(o, "\\t", 2);
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f) {
-                char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf]};
-                put(o, esc, sizeof(esc));
-            } else {
-                put(o, (const char *)p, 1);
-            }
-        }
+    for (const char *p = s; *p; p++) {
+        char esc[JSON_ESCAPE_MAX];
+        size_t k = json_escape_byte((unsigned char)*p, esc);
+        put(o, k != 0 ? esc : p, k != 0 ? k : 1);
     }
     put(o, "\"", 1);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/jsonesc.h"
 #include "common/rfc3339.h"
 
 void activity_deinit(activity_t *a)
@@ -18,60 +19,25 @@ void activity_deinit(activity_t *a)
 /* Bytes s[0..len) takes inside a JSON string literal, as written by put_escaped(). */
 static size_t escaped_len(const char *s, size_t len)
 {
-    size_t n = len;
+    size_t n = 0;
+    char esc[JSON_ESCAPE_MAX];
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-            n += 1;
-        else if (c < 0x20 || c == 0x7f)
-            n += 5;
+        size_t k = json_escape_byte((unsigned char)s[i], esc);
+        n += k != 0 ? k : 1;
     }
     return n;
 }
 
-/* Writes s[0..len) JSON-escaped (quotes, backslashes and every control character; other bytes,
- * including UTF-8 sequences, are copied) and returns the end of what was written. */
+/* Writes s[0..len) JSON-escaped (json_escape_byte; UTF-8 sequences are copied) and returns the
+ * end of what was written. */
 static char *put_escaped(char *p, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = (char)c;
-            break;
-        case '\b':
-            *p++ = '\\';
-            *p++ = 'b';
-            break;
-        case '\f':
-            *p++ = '\\';
-            *p++ = 'f';
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                memcpy(p, "\\u00", 4);
-                p[4] = hex[c >> 4];
-                p[5] = hex[c & 0x0f];
-                p += 6;
-            } else {
-                *p++ = (char)c;
-            }
-        }
+        size_t k = json_escape_byte((unsigned char)s[i], p);
+        if (k != 0)
+            p += k;
+        else
+            *p++ = s[i];
     }
     return p;
 }

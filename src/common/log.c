@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/jsonesc.h"
 #include "common/rfc3339.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -105,20 +106,12 @@ static size_t escape_json(char *dst, size_t dst_len, const char *src, size_t src
         const char *piece = esc;
         size_t plen, step = 1;
         unsigned char c = s[i];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            plen = 2;
-        } else if (c == '\n' || c == '\r' || c == '\t') {
-            esc[0] = '\\';
-            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            plen = 2;
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            plen = 6;
-        } else if (c < 0x80) {
-            esc[0] = (char)c;
-            plen = 1;
+        if (c < 0x80) {
+            plen = json_escape_byte(c, esc);
+            if (plen == 0) {
+                esc[0] = (char)c;
+                plen = 1;
+            }
         } else if ((step = utf8_seq_len(s + i, src_len - i)) > 0) {
             piece = (const char *)s + i;
             plen = step;

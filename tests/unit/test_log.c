@@ -236,7 +236,8 @@ START_TEST(test_log_json_escape_special_characters)
 {
     check_escape("plain", 256, "plain");
     check_escape("a\"b\\c", 256, "a\\\"b\\\\c");
-    check_escape("\n\r\t\b\x1f", 256, "\\n\\r\\t\\u0008\\u001f");
+    check_escape("\n\r\t\b\x1f", 256, "\\n\\r\\t\\b\\u001f");
+    check_escape("\f\x7f", 256, "\\f\\u007f");
     check_escape("caf\xc3\xa9 \xf0\x9f\x98\x80", 256, "caf\xc3\xa9 \xf0\x9f\x98\x80");
     check_escape("", 256, "");
 }
