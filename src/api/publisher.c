@@ -40,6 +40,7 @@ struct publisher {
     bool blocked;
     backoff_t backoff;
     int64_t next_attempt_ms; /* when DOWN or CONNECTING */
+    int64_t up_since_ms;     /* when UP: when the connection was made */
 
     entry_t *entries;
     uint64_t mask;
@@ -263,12 +264,16 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
             p->next_attempt_ms = now_ms + backoff_next_ms(&p->backoff);
             return PUB_PUMP_CONNECT_FAILED;
         }
-        backoff_reset(&p->backoff);
+        p->up_since_ms = now_ms;
         p->oldest = p->next_tag = p->timeout_at = 1;
         atomic_store(&p->state, PUB_STATE_UP);
         stat_add(&p->stats.connects, 1);
         flags |= PUB_PUMP_CONNECTED;
     }
+    /* The delay starts over only once a connection has lasted the longest delay: a broker that
+     * accepts connections and drops them at once is retried ever more slowly, not every base_ms. */
+    if (p->backoff.attempt > 0 && now_ms - p->up_since_ms >= (int64_t)p->opts.backoff_max_ms)
+        backoff_reset(&p->backoff);
     for (;;) {
         pub_event_t ev;
         int rc = p->t.next_event(p->t.ctx, &ev, &p->last_err);

@@ -80,7 +80,8 @@ typedef struct publisher_opts {
     uint32_t max_inflight;       /* unconfirmed messages allowed at once */
     uint32_t confirm_timeout_ms; /* a job not confirmed by then completes PUB_TIMEOUT */
     uint32_t backoff_base_ms;    /* reconnect delay grows from here ... */
-    uint32_t backoff_max_ms;     /* ... up to here */
+    uint32_t backoff_max_ms;     /* ... up to here; it starts over once a connection has
+                                    lasted this long */
     uint64_t seed;               /* jitter seed */
 } publisher_opts_t;
 

@@ -528,6 +528,7 @@ static void *worker_main(void *arg)
     backoff_init(&reconnect, RECONNECT_BASE_MS, RECONNECT_MAX_MS, bp.seed);
     unsigned failures = 0;
     bool ever_connected = false;
+    int64_t connected_ms = 0;
 
     while (!stopping(w)) {
         beat(w);
@@ -562,12 +563,17 @@ static void *worker_main(void *arg)
             ever_connected = true;
             failures = 0;
             w->conn_log = (log_throttle_t){0};
-            backoff_reset(&reconnect);
+            connected_ms = timesrc_mono_ms(&w->clock);
         }
+        /* The delay starts over only once a connection has lasted the longest delay: a broker
+         * that accepts connections and drops them at once is retried ever more slowly. */
+        if (reconnect.attempt > 0 && timesrc_mono_ms(&w->clock) - connected_ms >= RECONNECT_MAX_MS)
+            backoff_reset(&reconnect);
         if (step(w, &err) < 0) {
             LOG_WARN("broker connection lost, reconnecting: %s", err.msg);
             metrics_counter_add(&w->sh->metrics->reconnects, 1);
             broker_drop(w, true);
+            sleep_unless_stop(w, backoff_next_ms(&reconnect));
         }
     }
     finish(w);

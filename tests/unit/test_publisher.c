@@ -648,6 +648,9 @@ START_TEST(test_publisher_backoff_restarts_after_a_successful_connect)
         f.now += expect_backoff(&f, i);
     }
     fx_up(&f);
+    /* The connection lasts the longest delay: the delay starts over. */
+    f.now += f.opts.backoff_max_ms;
+    ck_assert_int_eq(pump(&f), 0);
 
     /* Lost: the delay starts over from the base ... */
     push_error(&f, ERR_IO);
@@ -1168,6 +1171,30 @@ END_TEST
 
 /* ---- losing the connection ---- */
 
+START_TEST(test_publisher_backoff_keeps_growing_while_connections_drop_at_once)
+{
+    fx_t f;
+    fx_init(&f);
+    /* A broker that accepts every connection and drops it at once (say, a failing node behind a
+     * load balancer): each connect succeeds, yet the reconnects slow down as if they failed. */
+    fx_up(&f);
+    for (uint32_t i = 0; i < 6; i++) {
+        push_error(&f, ERR_IO);
+        f.now += f.opts.backoff_max_ms - 1; /* dropped just before it counts as lasting */
+        ck_assert_int_eq(pump(&f), PUB_PUMP_LOST);
+        f.now += expect_backoff(&f, i);
+        fx_up(&f);
+    }
+    /* Once one lasts, the next loss retries from the base again. */
+    f.now += f.opts.backoff_max_ms;
+    ck_assert_int_eq(pump(&f), 0);
+    push_error(&f, ERR_IO);
+    ck_assert_int_eq(pump(&f), PUB_PUMP_LOST);
+    expect_backoff(&f, 0);
+    fx_deinit(&f);
+}
+END_TEST
+
 START_TEST(test_publisher_loss_from_next_event_answers_all_unavailable)
 {
     fx_t f;
@@ -1652,6 +1679,7 @@ static Suite *publisher_suite(void)
     tcase_add_test(tc, test_publisher_connect_backoff_grows_and_is_capped);
     tcase_add_test(tc, test_publisher_backoff_jitter_stays_in_range_for_many_seeds);
     tcase_add_test(tc, test_publisher_backoff_restarts_after_a_successful_connect);
+    tcase_add_test(tc, test_publisher_backoff_keeps_growing_while_connections_drop_at_once);
     tcase_add_test(tc, test_publisher_submit_while_not_connected_is_unavailable);
     suite_add_tcase(s, tc);
 
