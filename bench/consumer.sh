@@ -85,11 +85,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/at-bench-consumer.XXXXXX")
 PIDS=()
 TOUCHED=0 # 1 once a queue or database of ours may exist
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # ---- the Python side: the pre-fill, watching a drain, counting the collection -----------------
 
@@ -294,39 +291,12 @@ helper() { timeout "${HELPER_TIMEOUT:-180}" "$PY" "$WORK/helper.py" "$@"; }
 
 # ---- processes ---------------------------------------------------------------------------------
 
-# stop_pid PID: SIGTERM, up to 30 s of grace (the consumer flushes its batches), then SIGKILL.
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || {
-        wait "$pid" 2>/dev/null || true
-        return 0
-    }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid did not stop within 30 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-forget_pid() {
-    local keep=() p
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
-
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     local pid
     for pid in "${PIDS[@]}"; do
-        stop_pid "$pid"
+        stop_pid "$pid" 30
     done
     if ((TOUCHED)); then
         HELPER_TIMEOUT=60 helper delete "$RABBITMQ_URL" "$QUEUE" >/dev/null 2>&1 ||
@@ -342,20 +312,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-cpu_busy() { # ticks all cores spent neither idle nor waiting for I/O, from /proc/stat
-    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
 cpu_iowait() { # ticks all cores spent idle with I/O outstanding
     awk '/^cpu / { print $6; exit }' /proc/stat
-}
-
-cpu_ticks() { # utime + stime of PID in clock ticks; 0 when there is no such process
-    [[ -r /proc/$1/stat ]] || {
-        echo 0
-        return 0
-    }
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
 ferretdb_pid() {
@@ -393,25 +351,6 @@ cpu_share() {
 }
 
 # wait_quiet KEY: waits (up to QUIET_WAIT s) until other processes use at most QUIET_CORES.
-wait_quiet() {
-    local key=$1 start=$SECONDS b0 b1 busy
-    ((QUIET_WAIT > 0)) || return 0
-    while :; do
-        b0=$(cpu_busy)
-        sleep 2
-        b1=$(cpu_busy)
-        busy=$(awk -v d=$((b1 - b0)) -v hz="$TICK" 'BEGIN { printf "%.2f", d / hz / 2 }')
-        awk -v b="$busy" -v q="$QUIET_CORES" 'BEGIN { exit !(b <= q) }' && return 0
-        if ((SECONDS - start >= QUIET_WAIT)); then
-            say "($key) the machine is still busy ($busy cores) after ${QUIET_WAIT} s; measuring anyway"
-            QUIET[$key]="started while $busy cores were busy"
-            return 0
-        fi
-        say "($key) waiting for a quiet machine: $busy cores busy"
-        sleep 3
-    done
-}
-
 # Results, keyed by run and repetition ("f1_1", "g1", ...).
 declare -A RATE STEADY NOTE CPU QUIET FAILED CMD SECS ACCEPTED
 
@@ -440,7 +379,7 @@ stop_consumer() {
         wait "$CONSUMER_PID" 2>/dev/null || st=$?
         NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }activity-consumer died (status $st)"
     fi
-    stop_pid "$CONSUMER_PID"
+    stop_pid "$CONSUMER_PID" 30
     forget_pid "$CONSUMER_PID"
     if grep -q '"level":"error"' "$WORK/$1.consumer.log" 2>/dev/null; then
         NOTE[$1]="${NOTE[$1]:+${NOTE[$1]}; }consumer logged errors: $(grep -m1 '"level":"error"' \
@@ -594,7 +533,7 @@ measure_h() { # drain after the API 202-path load
         fail "$k" "cannot prepare $QUEUE / $DB"
         return 1
     }
-    local api=(env API_HOST=$HOST API_PORT="$API_PORT" RABBITMQ_URL="$RABBITMQ_URL"
+    local api=(env API_HOST="$HOST" API_PORT="$API_PORT" RABBITMQ_URL="$RABBITMQ_URL"
         RABBITMQ_QUEUE="$QUEUE" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64
         LOG_LEVEL=warn "$API_BIN")
     printf '%s\n' "${api[*]}" | sed "s|RABBITMQ_URL=[^ ]*|RABBITMQ_URL=\$RABBITMQ_URL|" \
@@ -687,15 +626,6 @@ FW=$(median RATE "f${WORKERS}_")
 G=$(median RATE g)
 H=$(median SECS h)
 RATIO=$(awk -v g="$G" -v f="$FW" 'BEGIN { if (g != "" && f > 0) printf "%.2f", g / f }')
-verdict() { # verdict VALUE OP LIMIT
-    [[ -n ${1:-} ]] || {
-        printf 'not measured'
-        return
-    }
-    awk -v v="$1" -v op="$2" -v l="$3" \
-        'BEGIN { ok = (op == ">=") ? v >= l : v <= l; printf ok ? "PASS" : "FAIL" }'
-}
-
 REPORT="$ROOT/bench/results/consumer-$STAMP.md"
 mkdir -p "$ROOT/bench/results"
 {

@@ -64,32 +64,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/at-bench.XXXXXX")
 PIDS=()
 QUEUE_USED=0
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # ---- processes ---------------------------------------------------------------------------------
-
-# stop_pid PID: SIGTERM, up to 10 s of grace, then SIGKILL. Waits on that PID only.
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || {
-        wait "$pid" 2>/dev/null || true
-        return 0
-    }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid did not stop within 10 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local status=$?
@@ -108,15 +86,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# forget_pid PID: drop PID from the cleanup list once it has been stopped.
-forget_pid() {
-    local keep=() p
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
 
 # ---- measurements ------------------------------------------------------------------------------
 
@@ -200,21 +169,8 @@ wait_status() {
     return 1
 }
 
-cpu_busy() { # ticks all cores spent neither idle nor waiting for I/O, from /proc/stat
-    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
-}
-
 children_ticks() { # CPU ticks of this shell's finished children (cutime + cstime), e.g. wrk
     sed 's/^.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'
-}
-
-cpu_user_sys() { # "utime stime" of PID in clock ticks (fields 14 and 15 of /proc/PID/stat)
-    [[ -r /proc/$1/stat ]] || return 0
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12, $13 }'
-}
-
-cpu_ticks() { # utime + stime of PID, in clock ticks
-    cpu_user_sys "$1" | awk '{ print $1 + $2 }'
 }
 
 vm_rss_kb() {
@@ -265,7 +221,7 @@ port_free() {
 start_api() {
     local name=$1 cpu=$2
     shift 2
-    local cmd=(env API_HOST=$HOST API_PORT="$API_PORT" RABBITMQ_URL="$RABBITMQ_URL"
+    local cmd=(env API_HOST="$HOST" API_PORT="$API_PORT" RABBITMQ_URL="$RABBITMQ_URL"
         RABBITMQ_QUEUE="$QUEUE" API_THREADS="$THREADS" LOG_LEVEL=warn "$@")
     [[ -n $cpu ]] && cmd+=(taskset -c "$cpu")
     cmd+=("$API_BIN")
@@ -307,8 +263,8 @@ fail() {
     return 1
 }
 record() { # record KEY 2xx|non2xx: parses $WORK/KEY.wrk into the tables
-    local key=$1 rps req dur p50 p75 p90 p99 non2xx sockerr
-    read -r rps req dur p50 p75 p90 p99 non2xx sockerr < <(wrk_parse "$WORK/$key.wrk") ||
+    local key=$1 rps req dur p50 p99 non2xx sockerr
+    read -r rps req dur p50 _ _ p99 non2xx sockerr < <(wrk_parse "$WORK/$key.wrk") ||
         fail "$key" "cannot parse wrk's report" || return 1
     RPS[$key]=$rps P50[$key]=$p50 P99[$key]=$p99 REQ[$key]=$req
     NON2XX[$key]=$non2xx SOCKERR[$key]=$sockerr
@@ -408,6 +364,7 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
     fi
     start_api "$k" "$cpu" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64 || return 1
     sleep 1 # let the process settle before reading its idle footprint
+    # shellcheck disable=SC2034  # read through median's name reference
     IDLE_KB[$k]=$(vm_rss_kb "$API_PID")
     st=$(http_status POST "$ROUTE" "$API_PORT" post.lua)
     if [[ $st != 202 ]]; then
@@ -456,29 +413,6 @@ broker_ceiling() {
 measure_e() { broker_ceiling "$1" "$WINDOW"; }
 measure_i() { broker_ceiling "$1" "$CONNS"; }
 
-# wait_quiet KEY: waits (up to QUIET_WAIT s) until the machine is nearly idle, since anything
-# else running skews every figure; notes in QUIET[KEY] what it found.
-wait_quiet() {
-    local key=$1 start=$SECONDS b0 b1 busy
-    ((QUIET_WAIT > 0)) || return 0
-    while :; do
-        b0=$(cpu_busy)
-        sleep 2
-        b1=$(cpu_busy)
-        busy=$(awk -v d=$((b1 - b0)) -v hz="$TICK" 'BEGIN { printf "%.2f", d / hz / 2 }')
-        if awk -v b="$busy" -v q="$QUIET_CORES" 'BEGIN { exit !(b <= q) }'; then
-            return 0
-        fi
-        if ((SECONDS - start >= QUIET_WAIT)); then
-            say "($key) the machine is still busy ($busy cores) after ${QUIET_WAIT} s; measuring anyway"
-            QUIET[$key]="started while $busy cores were busy"
-            return 0
-        fi
-        say "($key) waiting for a quiet machine: $busy cores busy"
-        sleep 3
-    done
-}
-
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for n in a b c d e i; do
         has_run "$n" || continue
@@ -500,14 +434,6 @@ ratio() { # ratio NUM DEN
         return
     }
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'
-}
-verdict() { # verdict VALUE OP LIMIT
-    [[ -n ${1:-} && $1 != n/a ]] || {
-        printf 'not measured'
-        return
-    }
-    awk -v v="$1" -v op="$2" -v l="$3" \
-        'BEGIN { ok = (op == ">=") ? v >= l : v <= l; printf ok ? "PASS" : "FAIL" }'
 }
 # median TABLE RUN: the median over the repetitions of RUN in the associative array TABLE.
 median() {
