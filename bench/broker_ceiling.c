@@ -35,6 +35,8 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 
+#include "cli.h"
+
 #define CHANNEL         1
 #define DEFAULT_QUEUE   "bench.broker_ceiling"
 #define DEFAULT_SECONDS 10
@@ -344,17 +346,6 @@ static double latency_ms(const bench_t *b, double q)
     return 0;
 }
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: bench-broker-ceiling [-q QUEUE] [-n MESSAGES] URL [SECONDS [WINDOW]]\n"
@@ -372,7 +363,7 @@ int main(int argc, char **argv)
             queue = optarg;
             break;
         case 'n':
-            if (parse_u64(optarg, 1, UINT64_MAX / 2, &max_messages) != 0) {
+            if (cli_parse_u64(optarg, 1, UINT64_MAX / 2, &max_messages) != 0) {
                 usage();
                 return 2;
             }
@@ -390,8 +381,8 @@ int main(int argc, char **argv)
     }
     int nargs = argc - optind;
     if (nargs < 1 || nargs > 3 ||
-        (nargs > 1 && parse_u64(argv[optind + 1], 1, 86400, &seconds) != 0) ||
-        (nargs > 2 && parse_u64(argv[optind + 2], 1, MAX_WINDOW, &window) != 0)) {
+        (nargs > 1 && cli_parse_u64(argv[optind + 1], 1, 86400, &seconds) != 0) ||
+        (nargs > 2 && cli_parse_u64(argv[optind + 2], 1, MAX_WINDOW, &window) != 0)) {
         usage();
         return 2;
     }

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "common/activity.h"
 #include "common/err.h"
 #include "common/idgen.h"
@@ -296,17 +297,6 @@ static int emit_messages(uint64_t count)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -331,7 +321,7 @@ int main(int argc, char **argv)
                       : opt == 'b' ? MAX_BATCH
                       : opt == 'd' ? 86400
                                    : MAX_DOCS;
-        if (dst == NULL || parse_u64(optarg, 1, hi, dst) != 0) {
+        if (dst == NULL || cli_parse_u64(optarg, 1, hi, dst) != 0) {
             usage();
             return 2;
         }

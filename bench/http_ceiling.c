@@ -28,6 +28,9 @@
 #include <h2o.h>
 #include <uv.h>
 
+#include "cli.h"
+#include "common/stopsig.h"
+
 #define LISTEN_HOST    "127.0.0.1"
 #define DEFAULT_PORT   3001
 #define MAX_THREADS    64
@@ -130,17 +133,6 @@ static int listen_reuseport(int port)
     return fd;
 }
 
-static int parse_int(const char *s, int min, int max, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -150,21 +142,16 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    int port = DEFAULT_PORT, nthreads = 1;
-    if (argc > 3 || (argc > 1 && parse_int(argv[1], 1, 65535, &port) != 0) ||
-        (argc > 2 && parse_int(argv[2], 1, MAX_THREADS, &nthreads) != 0)) {
+    uint64_t port_arg = DEFAULT_PORT, threads_arg = 1;
+    if (argc > 3 || (argc > 1 && cli_parse_u64(argv[1], 1, 65535, &port_arg) != 0) ||
+        (argc > 2 && cli_parse_u64(argv[2], 1, MAX_THREADS, &threads_arg) != 0)) {
         usage();
         return 2;
     }
+    int port = (int)port_arg, nthreads = (int)threads_arg;
 
-    /* Block the stop signals before any thread exists, so every thread inherits the mask and
-     * only sigwait below receives them. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stopsig_block(&stop_signals); /* before any thread exists; only sigwait below takes them */
 
     h2o_config_init(&config);
     config.max_request_entity_size = MAX_BODY_BYTES;

@@ -19,6 +19,7 @@
 #include "api/server.h"
 #include "common/config.h"
 #include "common/ring.h"
+#include "common/stopsig.h"
 
 #define LOG_MODULE "main"
 #include "common/log.h"
@@ -91,13 +92,8 @@ int main(int argc, char **argv)
     config_format(&cfg, effective, sizeof(effective));
     LOG_INFO_KV(effective, "starting activity-api with %u loop threads", loops);
 
-    /* Block the stop signals before any thread starts, so every thread inherits the mask. */
     sigset_t stop_set;
-    sigemptyset(&stop_set);
-    sigaddset(&stop_set, SIGTERM);
-    sigaddset(&stop_set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stopsig_block(&stop_set); /* before any thread starts */
 
     int rc = 1;
     timesrc_t clock = timesrc_real();

@@ -27,6 +27,7 @@
 #include "common/config.h"
 #include "common/listen.h"
 #include "common/log.h"
+#include "common/stopsig.h"
 #include "common/timesrc.h"
 #include "consumer/store.h"
 #include "consumer/worker.h"
@@ -270,14 +271,8 @@ int main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
 
-    /* Block the stop signals before any thread exists (mongoc starts its own), so only
-     * sigtimedwait in this thread ever takes them. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stopsig_block(&set); /* before any thread exists, mongoc's own included */
 
     unsigned nworkers = cfg.consumer_workers;
     if (nworkers == 0) {
