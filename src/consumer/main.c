@@ -254,12 +254,29 @@ static bool workers_alive(worker_t **w, unsigned n, int64_t now)
     return true;
 }
 
+static int usage(void)
+{
+    static char table[16384];
+    config_describe(table, sizeof(table));
+    printf("usage: activity-consumer [--help | --health]\n\n"
+           "Consumes RABBITMQ_QUEUE with manual acks and stores each event in the `activities`\n"
+           "collection of DATABASE_URL's database, acking only after the write.\n"
+           "--health exits 0 when CONSUMER_HEALTH_FILE was touched in the last %d s (for a\n"
+           "container healthcheck), else 1. Configured only by the environment; the consumer\n"
+           "reads RABBITMQ_URL, RABBITMQ_QUEUE, DATABASE_URL, CONSUMER_*, MONGO_POOL_MAX and\n"
+           "LOG_LEVEL of this table (shared with activity-api):\n\n%s",
+           HEALTH_FRESH_S, table);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--health") == 0)
         return health_check();
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+        return usage();
     if (argc > 1) {
-        LOG_ERROR("unknown argument \"%s\" (only --health is accepted)", argv[1]);
+        LOG_ERROR("unknown argument \"%s\" (try --help)", argv[1]);
         return 2;
     }
 

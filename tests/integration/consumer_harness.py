@@ -323,6 +323,9 @@ def run(cmd, timeout=120):
 class LocalFerretDB:
     """Stops and restarts the FerretDB of scripts/services.sh with the same arguments."""
 
+    HOSTS = ("127.0.0.1", "localhost")  # where scripts/services.sh serves it
+    PORT = 27017
+
     def __init__(self):
         self.pidfile = os.path.join(SERVICES_DIR, "ferretdb", "ferretdb.pid")
         self.logfile = os.path.join(SERVICES_DIR, "ferretdb", "ferretdb.log")
@@ -371,8 +374,12 @@ def db_outage_controls():
     start_cmd = os.environ.get("AT_DB_START_CMD")
     if stop_cmd and start_cmd:
         return (lambda: run(stop_cmd), lambda: run(start_cmd))
+    # Without commands only the FerretDB of scripts/services.sh can be stopped, and only when
+    # DATABASE_URL is that one: a database elsewhere must never cost the local one its process.
+    u = urllib.parse.urlsplit(DATABASE_URL)
     local = LocalFerretDB()
-    if local.available():
+    if u.hostname in LocalFerretDB.HOSTS and (u.port or 27017) == LocalFerretDB.PORT \
+            and local.available():
         return (local.stop, local.start)
     return None
 
