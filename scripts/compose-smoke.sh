@@ -172,6 +172,19 @@ all_healthy() {
     done
 }
 
+# wait_all_healthy WHEN: waits (up to TIMEOUT) until every service is healthy, or dies saying WHEN.
+wait_all_healthy() {
+    local start=$SECONDS
+    until all_healthy; do
+        if ((SECONDS - start >= TIMEOUT)); then
+            print_states >&2
+            at_die "not every service was healthy within ${TIMEOUT}s $1"
+        fi
+        sleep 2
+    done
+    at_info "every service is healthy ($((SECONDS - start)) s $1)"
+}
+
 print_states() {
     local s
     for s in "${SERVICES[@]}"; do
@@ -269,15 +282,7 @@ run_logged "compose build (api, consumer)" "$WORK/compose-build.log" dc "$BUILD_
 STARTED=1
 # up -d itself waits for rabbitmq and mongo to be healthy before it starts api and consumer.
 run_logged "compose up -d" "$WORK/compose-up.log" dc "$TIMEOUT" up -d
-start=$SECONDS
-until all_healthy; do
-    if ((SECONDS - start >= TIMEOUT)); then
-        print_states >&2
-        at_die "not every service became healthy within ${TIMEOUT}s"
-    fi
-    sleep 2
-done
-at_info "every service is healthy ($((SECONDS - start)) s after up)"
+wait_all_healthy "after up"
 print_states
 
 # ---- 4. checks -------------------------------------------------------------------------------------
@@ -429,13 +434,5 @@ if ((INTEGRATION)); then
     at_info "AT_RABBITMQCTL=$AT_RABBITMQCTL"
     at_info "running: $INTEGRATION_CMD"
     bash -c "$INTEGRATION_CMD" || at_die "integration tests against the compose stack failed"
-    start=$SECONDS
-    until all_healthy; do
-        if ((SECONDS - start >= TIMEOUT)); then
-            print_states >&2
-            at_die "not every service is healthy again within ${TIMEOUT}s after the integration tests"
-        fi
-        sleep 2
-    done
-    at_info "every service healthy after the integration tests"
+    wait_all_healthy "after the integration tests"
 fi
