@@ -34,7 +34,7 @@
 #                                    BENCH_DRAIN_MAX s); N: each (f) run lasts N s instead
 #   BENCH_WORKERS [nproc]            CONSUMER_WORKERS, and the threads of the second (f) run
 #   BENCH_BATCH [100]                CONSUMER_BATCH_SIZE and bench-db-ceiling -b; when not 100,
-#                                    CONSUMER_PREFETCH is set to twice it (the default ratio)
+#                                    CONSUMER_PREFETCH is set to ten times it (the default ratio)
 #   BENCH_DURATION [10s]  BENCH_CONNECTIONS [64]   the load of (h)
 #   BENCH_DRAIN_MAX [900]            give up waiting for a drain after this many seconds
 #   BENCH_REPEAT [1]                 repeat the whole sequence; the checks then use medians
@@ -364,7 +364,7 @@ fail() {
 start_consumer() {
     local cmd=(env RABBITMQ_URL="$RABBITMQ_URL" RABBITMQ_QUEUE="$QUEUE"
         DATABASE_URL="$MONGO_URL/$DB" CONSUMER_WORKERS="$WORKERS")
-    ((BATCH != 100)) && cmd+=(CONSUMER_BATCH_SIZE="$BATCH" CONSUMER_PREFETCH=$((2 * BATCH)))
+    ((BATCH != 100)) && cmd+=(CONSUMER_BATCH_SIZE="$BATCH" CONSUMER_PREFETCH=$((10 * BATCH)))
     cmd+=(CONSUMER_METRICS_HOST="$HOST" CONSUMER_METRICS_PORT="$CONSUMER_METRICS_PORT" LOG_LEVEL=warn "$CONSUMER_BIN")
     printf '%s\n' "${cmd[*]}" | sed "s|RABBITMQ_URL=[^ ]*|RABBITMQ_URL=\$RABBITMQ_URL|" \
         >>"$WORK/$1.cmd"
@@ -633,7 +633,7 @@ mkdir -p "$ROOT/bench/results"
     printf -- '- machine: %s cores, %s; load average before %s, after %s\n' "$(nproc)" \
         "$(uname -sr)" "$LOAD_BEFORE" "$LOAD_AFTER"
     printf -- '- consumer: %s workers, CONSUMER_BATCH_SIZE %s, CONSUMER_PREFETCH %s\n' \
-        "$WORKERS" "$BATCH" "$((BATCH == 100 ? 200 : 2 * BATCH))"
+        "$WORKERS" "$BATCH" "$( ((BATCH == 100)) && echo "${CONSUMER_PREFETCH:-1000}" || echo $((10 * BATCH)))"
     printf -- '- commit: %s\n\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf '| run | result | notes | CPU |\n|---|---|---|---|\n'
     for ((rep = 1; rep <= REPEAT; rep++)); do

@@ -82,7 +82,7 @@ static const struct row rows[] = {
         "On SIGTERM, how long /ready answers 503 while still serving, for a load balancer"),
     U32("CONSUMER_WORKERS", consumer_workers, "0", 0, 64,
         "Consumer workers, each with its own AMQP connection; 0 = one per CPU"),
-    U32("CONSUMER_PREFETCH", consumer_prefetch, "200", 1, 65535,
+    U32("CONSUMER_PREFETCH", consumer_prefetch, "1000", 1, 65535,
         "Unacknowledged messages the broker sends each worker; at least CONSUMER_BATCH_SIZE"),
     U32("CONSUMER_BATCH_SIZE", consumer_batch_size, "100", 1, 10000,
         "Most messages stored by one insert"),

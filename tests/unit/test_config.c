@@ -68,7 +68,7 @@ static const u32_var_t u32_vars[] = {
     V("SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 600000, 10000),
     V("READY_DRAIN_DELAY_MS", ready_drain_delay_ms, 0, 600000, 0),
     V("CONSUMER_WORKERS", consumer_workers, 0, 64, 0),
-    V("CONSUMER_PREFETCH", consumer_prefetch, 1, 65535, 200),
+    V("CONSUMER_PREFETCH", consumer_prefetch, 1, 65535, 1000),
     V("CONSUMER_BATCH_SIZE", consumer_batch_size, 1, 10000, 100),
     V("CONSUMER_BATCH_MS", consumer_batch_ms, 1, 60000, 50),
     V("CONSUMER_RETRY_MAX_MS", consumer_retry_max_ms, 0, 3600000, 30000),
