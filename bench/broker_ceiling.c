@@ -35,7 +35,7 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 
-#include "cli.h"
+#include "util.h"
 
 #define CHANNEL         1
 #define DEFAULT_QUEUE   "bench.broker_ceiling"
@@ -49,9 +49,6 @@
 #define LAT_BUCKET_US   100    /* confirm-latency histogram: 0.1 ms buckets */
 #define LAT_BUCKETS     100000 /* up to 10 s; slower confirms land in the last bucket */
 
-/* Thread: main; written by the signal handler. */
-static volatile sig_atomic_t stop_requested;
-
 /* Thread: main. Confirm tracking over a window of delivery tags. */
 typedef struct bench {
     amqp_connection_state_t conn;
@@ -64,19 +61,6 @@ typedef struct bench {
     uint64_t lowest;          /* the oldest unconfirmed tag */
     uint64_t acked, nacked, returned;
 } bench_t;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Formats a failed RPC reply into buf and returns buf. */
 static const char *describe_reply(amqp_rpc_reply_t r, char *buf, size_t len)
@@ -210,7 +194,7 @@ static int on_confirm(bench_t *b, uint64_t tag, bool multiple, bool ack)
         return -1;
     }
     uint64_t from = multiple ? b->lowest : tag;
-    double now = now_s();
+    double now = bench_now_s();
     for (uint64_t t = from; t <= tag; t++) {
         unsigned char *slot = &b->confirmed[t % b->window];
         if (*slot)
@@ -328,7 +312,7 @@ static int publish_one(bench_t *b)
         fprintf(stderr, "bench-broker-ceiling: publish: %s\n", amqp_error_string2(rc));
         return -1;
     }
-    b->sent_at[b->next_tag % b->window] = now_s();
+    b->sent_at[b->next_tag % b->window] = bench_now_s();
     b->next_tag++;
     return 0;
 }
@@ -388,12 +372,7 @@ int main(int argc, char **argv)
     }
     const char *url = argv[optind];
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_stop_signals();
 
     amqp_connection_state_t c = connect_url(url);
     if (c == NULL)
@@ -443,10 +422,10 @@ int main(int argc, char **argv)
            queue, window, MESSAGE_BYTES, seconds, max_messages ? " (or a message limit)" : "");
     fflush(stdout);
 
-    double start = now_s(), deadline = start + (double)seconds, last_confirm = start;
+    double start = bench_now_s(), deadline = start + (double)seconds, last_confirm = start;
     bool publishing = true;
     for (;;) {
-        if (publishing && (stop_requested || now_s() >= deadline ||
+        if (publishing && (bench_stop_requested || bench_now_s() >= deadline ||
                            (max_messages && b.next_tag - 1 >= max_messages)))
             publishing = false;
         while (publishing && b.next_tag - b.lowest < b.window &&
@@ -456,7 +435,7 @@ int main(int argc, char **argv)
         }
         if (!publishing && b.lowest == b.next_tag)
             break;
-        if (!publishing && now_s() > deadline + DRAIN_TIMEOUT_S) {
+        if (!publishing && bench_now_s() > deadline + DRAIN_TIMEOUT_S) {
             fprintf(stderr, "bench-broker-ceiling: %" PRIu64 " confirms still missing after %ds\n",
                     b.next_tag - b.lowest, DRAIN_TIMEOUT_S);
             break;
@@ -468,7 +447,7 @@ int main(int argc, char **argv)
         if (pump(&b, &tv) != 0)
             goto out;
         if (b.acked + b.nacked != before)
-            last_confirm = now_s();
+            last_confirm = bench_now_s();
     }
 
     double elapsed = last_confirm - start;

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "util.h"
 #include "common/activity.h"
 #include "common/err.h"
 #include "common/idgen.h"
@@ -63,9 +63,6 @@ static const char POST_BODY[] =
     "\"payload\":{\"page\":\"/products/42\",\"referrer\":\"https://www.example.com/"
     "search?q=shoes\","
     "\"sessionId\":\"5f0c2a7e-3b1d-4c8e-9a6f-1e2d3c4b5a69\",\"durationMs\":1234,\"depth\":9}}";
-
-/* Thread: main; written by the signal handler. */
-static volatile sig_atomic_t stop_requested;
 
 /* Thread: frozen after main starts the inserters, except the atomics. */
 typedef struct shared {
@@ -91,19 +88,6 @@ typedef struct inserter {
     size_t insert_n, insert_cap;
     char error[256];
 } inserter_t;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int64_t wall_ms(void)
 {
@@ -165,7 +149,7 @@ static bson_t *make_document(uint64_t *rng, int64_t now_ms)
 /* Claims up to batch documents; returns how many (0: the run is over). */
 static uint32_t claim(shared_t *sh)
 {
-    if (stop_requested || atomic_load(&sh->failed) || now_s() >= sh->deadline_s)
+    if (bench_stop_requested || atomic_load(&sh->failed) || bench_now_s() >= sh->deadline_s)
         return 0;
     uint64_t start = atomic_fetch_add(&sh->claimed, sh->batch);
     if (sh->max_docs == 0)
@@ -203,14 +187,14 @@ static void *inserter_main(void *arg)
 
     uint32_t k;
     while ((k = claim(sh)) > 0) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         int64_t wall = wall_ms();
         for (uint32_t i = 0; i < k; i++)
             docs[i] = make_document(&in->rng, wall);
-        double t1 = now_s();
+        double t1 = bench_now_s();
         memset(res, 0, k * sizeof(*res));
         int rc = store_insert_many(store, (const bson_t *const *)docs, k, res, &err);
-        double t2 = now_s();
+        double t2 = bench_now_s();
         in->build_s += t1 - t0;
         record_insert(in, (t2 - t1) * 1000.0);
         for (uint32_t i = 0; i < k; i++)
@@ -334,12 +318,7 @@ int main(int argc, char **argv)
     }
     const char *url = argv[optind];
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    bench_catch_stop_signals();
 
     mongoc_log_set_handler(mongoc_log_cb, NULL);
     mongoc_init();
@@ -389,12 +368,12 @@ int main(int argc, char **argv)
     /* The clock starts once every inserter is connected; they read deadline_s only after the
      * second barrier, which orders this write before their reads. */
     pthread_barrier_wait(&sh.connected);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     sh.deadline_s = t0 + (double)seconds;
     pthread_barrier_wait(&sh.go);
     for (unsigned i = 0; i < threads; i++)
         pthread_join(ins[i].thread, NULL);
-    double elapsed = now_s() - t0;
+    double elapsed = bench_now_s() - t0;
     pthread_barrier_destroy(&sh.connected);
     pthread_barrier_destroy(&sh.go);
 

@@ -28,7 +28,7 @@
 #include <h2o.h>
 #include <uv.h>
 
-#include "cli.h"
+#include "util.h"
 #include "common/stopsig.h"
 
 #define LISTEN_HOST    "127.0.0.1"

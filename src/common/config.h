@@ -49,8 +49,8 @@ typedef struct config {
     uint32_t consumer_batch_ms;
     uint32_t consumer_retry_max_ms;
     char consumer_metrics_host[CONFIG_HOST_MAX]; /* CONSUMER_METRICS_HOST */
-    uint32_t consumer_metrics_port;             /* 0 = no metrics listener */
-    char consumer_health_file[CONFIG_PATH_MAX]; /* "" = no health file */
+    uint32_t consumer_metrics_port;              /* 0 = no metrics listener */
+    char consumer_health_file[CONFIG_PATH_MAX];  /* "" = no health file */
     uint32_t mongo_pool_max;
     int log_level; /* a LOG_LEVEL_* value */
 } config_t;

@@ -328,8 +328,7 @@ int main(int argc, char **argv)
     worker_metrics_init(&metrics);
     metrics_server_t msrv = {.fd = -1};
     int status = 0;
-    if (cfg.consumer_metrics_port != 0 &&
-        metrics_start(&msrv, &cfg, &metrics) < 0) {
+    if (cfg.consumer_metrics_port != 0 && metrics_start(&msrv, &cfg, &metrics) < 0) {
         status = 1;
         goto out_pool;
     }
