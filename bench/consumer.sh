@@ -634,6 +634,7 @@ mkdir -p "$ROOT/bench/results"
         "$(uname -sr)" "$LOAD_BEFORE" "$LOAD_AFTER"
     printf -- '- consumer: %s workers, CONSUMER_BATCH_SIZE %s, CONSUMER_PREFETCH %s\n' \
         "$WORKERS" "$BATCH" "$( ((BATCH == 100)) && echo "${CONSUMER_PREFETCH:-1000}" || echo $((10 * BATCH)))"
+    printf -- '- broker: %s\n' "$(broker_description)"
     printf -- '- commit: %s\n\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     printf '| run | result | notes | CPU |\n|---|---|---|---|\n'
     for ((rep = 1; rep <= REPEAT; rep++)); do

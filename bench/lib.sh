@@ -84,3 +84,16 @@ verdict() { # verdict VALUE OP LIMIT: PASS or FAIL, or "not measured" for an emp
     awk -v v="$1" -v op="$2" -v l="$3" \
         'BEGIN { ok = (op == ">=") ? v >= l : v <= l; printf ok ? "PASS" : "FAIL" }'
 }
+
+# broker_description: "RabbitMQ <version>; policies: <name> <pattern> <definition>, ..." of the
+# local node through rabbitmqctl, or "unknown" when rabbitmqctl cannot tell (a remote broker).
+broker_description() {
+    local version policies
+    version=$(timeout 30 rabbitmqctl version 2>/dev/null) || {
+        printf 'unknown'
+        return 0
+    }
+    policies=$(timeout 30 rabbitmqctl -q list_policies 2>/dev/null |
+        awk -F'\t' 'NR > 1 { printf "%s%s %s %s", sep, $2, $3, $5; sep = ", " }')
+    printf 'RabbitMQ %s; policies: %s' "$version" "${policies:-none}"
+}

@@ -301,6 +301,7 @@ timeout 30 "$BROKER_CEILING_BIN" -P "$QUEUE" "$RABBITMQ_URL" >/dev/null ||
 QUEUE_USED=1
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+BROKER=$(broker_description)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TICK=$(getconf CLK_TCK)
 has_run() { [[ " $RUNS " == *" $1 "* ]]; }
@@ -500,7 +501,8 @@ REPORT="$WORK/report.md"
         "$CONNS" "$DURATION" "$REPEAT"
     printf -- '- pinning: (a)-(c) server on core %s, wrk on core %s; (d) %s; (e) not pinned\n' \
         "$SERVER_CPU" "$WRK_CPU" "$( ((PIN_202)) && echo "pinned the same way" || echo "not pinned (the broker needs both cores)")"
-    printf -- '- loop threads: %s (bench-http-ceiling and API_THREADS)\n\n' "$THREADS"
+    printf -- '- loop threads: %s (bench-http-ceiling and API_THREADS)\n' "$THREADS"
+    printf -- '- broker: %s\n\n' "$BROKER"
     printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | server CPU us/response | non-2xx / total | notes ("others busy": cores used by other processes during the run; in (d) the broker is one) |\n'
     printf '|---|---|---|---|---|---|---|---|\n'
     row a "HTTP ceiling (202, no work)"

@@ -106,7 +106,27 @@ rabbitmq_up() {
             at_die "RabbitMQ's management API http://$HOST:$MGMT_PORT/api/overview does not answer (guest/guest)"
         }
     fi
+    rmq_lazy_policy
     at_info "RabbitMQ: up (amqp://guest:guest@$HOST:$AMQP_PORT/, management http://$HOST:$MGMT_PORT)"
+}
+
+# Debian 12's RabbitMQ is 3.10, whose classic queues keep their messages in memory: a backlog
+# grows the queue process's heap and stalls confirms (p99 ~60 ms at 64 in flight, docs/
+# BENCHMARKS.md). From 3.12 on (the official image of docker-compose.yml) classic queues write
+# messages through to disk instead, as 3.10 does in "lazy" mode. On a broker this script started,
+# older than 3.12, a policy puts every queue in that mode, so the local broker behaves like the
+# deployed one. A broker it only reuses is left as it is.
+rmq_lazy_policy() {
+    [[ -e $RMQ_STARTED ]] || return 0
+    local version
+    version=$(timeout 30 rabbitmqctl version 2>/dev/null || true)
+    [[ $version =~ ^3\.([0-9]+)\. ]] && ((BASH_REMATCH[1] < 12)) || return 0
+    if timeout 30 rabbitmqctl set_policy --apply-to queues --priority 0 lazy-classic-queues '.*' \
+        '{"queue-mode":"lazy"}' >/dev/null 2>&1; then
+        at_info "RabbitMQ $version: every queue in lazy mode (policy lazy-classic-queues), as from 3.12 on"
+    else
+        at_warn "RabbitMQ $version: cannot set the lazy-classic-queues policy"
+    fi
 }
 
 rabbitmq_down() {
