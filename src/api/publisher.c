@@ -270,10 +270,7 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
         stat_add(&p->stats.connects, 1);
         flags |= PUB_PUMP_CONNECTED;
     }
-    /* The delay starts over only once a connection has lasted the longest delay: a broker that
-     * accepts connections and drops them at once is retried ever more slowly, not every base_ms. */
-    if (p->backoff.attempt > 0 && now_ms - p->up_since_ms >= (int64_t)p->opts.backoff_max_ms)
-        backoff_reset(&p->backoff);
+    backoff_reset_if_lasted(&p->backoff, p->up_since_ms, now_ms);
     for (;;) {
         pub_event_t ev;
         int rc = p->t.next_event(p->t.ctx, &ev, &p->last_err);

@@ -565,10 +565,7 @@ static void *worker_main(void *arg)
             w->conn_log = (log_throttle_t){0};
             connected_ms = timesrc_mono_ms(&w->clock);
         }
-        /* The delay starts over only once a connection has lasted the longest delay: a broker
-         * that accepts connections and drops them at once is retried ever more slowly. */
-        if (reconnect.attempt > 0 && timesrc_mono_ms(&w->clock) - connected_ms >= RECONNECT_MAX_MS)
-            backoff_reset(&reconnect);
+        backoff_reset_if_lasted(&reconnect, connected_ms, timesrc_mono_ms(&w->clock));
         if (step(w, &err) < 0) {
             LOG_WARN("broker connection lost, reconnecting: %s", err.msg);
             metrics_counter_add(&w->sh->metrics->reconnects, 1);
