@@ -35,7 +35,7 @@
 
 struct amqp_thread {
     const config_t *cfg;
-    ring_t *jobs;
+    ring_mpsc_t *jobs;
     amqp_thread_sink_t sink;
     mq_transport_t *transport;
     publisher_t *publisher;
@@ -51,8 +51,8 @@ struct amqp_thread {
     log_throttle_t connect_log;
 };
 
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_t *jobs, const amqp_thread_sink_t *sink,
-                                  err_t *err)
+amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs,
+                                  const amqp_thread_sink_t *sink, err_t *err)
 {
     amqp_thread_t *t = xcalloc(1, sizeof(*t));
     t->cfg = cfg;
@@ -144,7 +144,7 @@ static void wait_for_work(amqp_thread_t *t, int timeout_ms)
         return;
     atomic_store(&t->sleeping, 1);
     /* Re-check after announcing sleep: a job pushed before the store was not signalled. */
-    if (ring_size_approx(t->jobs) > 0 && publisher_wants_jobs(t->publisher)) {
+    if (ring_mpsc_size_approx(t->jobs) > 0 && publisher_wants_jobs(t->publisher)) {
         atomic_store(&t->sleeping, 0);
         return;
     }
@@ -173,7 +173,7 @@ static void *thread_main(void *arg)
         unsigned moved = 0;
         pub_job_t job;
         bool corked = false;
-        while (publisher_wants_jobs(t->publisher) && ring_try_pop(t->jobs, &job) == 0) {
+        while (publisher_wants_jobs(t->publisher) && ring_mpsc_try_pop(t->jobs, &job) == 0) {
             if (moved == 1)
                 corked = set_cork(t, true);
             publisher_submit(t->publisher, &job, now);
@@ -184,7 +184,8 @@ static void *thread_main(void *arg)
         t->sink.flush(t->sink.ctx);
 
         if (atomic_load(&t->stop)) {
-            bool idle = ring_size_approx(t->jobs) == 0 && publisher_inflight(t->publisher) == 0;
+            bool idle =
+                ring_mpsc_size_approx(t->jobs) == 0 && publisher_inflight(t->publisher) == 0;
             if (idle || now >= atomic_load(&t->stop_deadline_ms))
                 break;
         }
@@ -201,7 +202,7 @@ static void *thread_main(void *arg)
     }
     /* Whatever is left (the deadline passed) is answered 503 by the publisher. */
     pub_job_t job;
-    while (ring_try_pop(t->jobs, &job) == 0)
+    while (ring_mpsc_try_pop(t->jobs, &job) == 0)
         publisher_submit(t->publisher, &job, timesrc_mono_ms(&t->clock));
     publisher_destroy(t->publisher);
     t->publisher = NULL;

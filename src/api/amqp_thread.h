@@ -14,7 +14,7 @@
 #include "api/publisher.h"
 #include "common/config.h"
 #include "common/err.h"
-#include "common/ring.h"
+#include "common/ring_mpsc.h"
 
 typedef struct amqp_thread amqp_thread_t;
 
@@ -28,8 +28,8 @@ typedef struct amqp_thread_sink {
 
 /* Creates the thread's state (not yet running). cfg, jobs and sink are borrowed for its
  * lifetime. Returns NULL with err set on failure. Thread: main. */
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_t *jobs, const amqp_thread_sink_t *sink,
-                                  err_t *err);
+amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs,
+                                  const amqp_thread_sink_t *sink, err_t *err);
 
 /* Returns the publisher, for state and statistics (its atomics). */
 const publisher_t *amqp_thread_publisher(const amqp_thread_t *t);

@@ -18,7 +18,7 @@
 #include "api/ratelimit.h"
 #include "api/server.h"
 #include "common/config.h"
-#include "common/ring.h"
+#include "common/ring_mpsc.h"
 #include "common/stopsig.h"
 
 #define LOG_MODULE "main"
@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     timesrc_t clock = timesrc_real();
     ratelimit_t *rl = ratelimit_create(cfg.rate_limit_max_requests, cfg.rate_limit_window_ms,
                                        cfg.rate_limit_max_clients, &clock);
-    ring_t *jobs = ring_create(cfg.publish_ring_size, sizeof(pub_job_t));
+    ring_mpsc_t *jobs = ring_mpsc_create(cfg.publish_ring_size, sizeof(pub_job_t));
     server_shared_t shared = {.cfg = &cfg,
                               .ratelimit = rl,
                               .trusted = trusted,
@@ -172,7 +172,7 @@ out:
     }
     amqp_thread_destroy(amqp);
     server_destroy(server);
-    ring_destroy(jobs);
+    ring_mpsc_destroy(jobs);
     ratelimit_destroy(rl);
     client_cidrs_destroy(trusted);
     return rc;

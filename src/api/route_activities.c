@@ -230,7 +230,7 @@ static void park(server_loop_t *loop, h2o_req_t *req, const activity_t *a, char 
                      .received_ms = a->received_ms,
                      .enqueued_ms = timesrc_mono_ms(&sh->clock)};
     memcpy(job.id, a->id, sizeof(job.id));
-    if (ring_try_push(sh->jobs, &job) < 0) {
+    if (ring_mpsc_try_push(sh->jobs, &job) < 0) {
         pending_take(loop->pending, ticket);
         free(body);
         metrics_counter_add(&loop->metrics.ring_full, 1);

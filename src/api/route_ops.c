@@ -73,7 +73,7 @@ static void on_health(h2o_req_t *req, server_loop_t *loop)
         "\"uptime_s\":%lld,\"ring_depth\":%zu,\"inflight\":%u}",
         amqp_state_name(publisher_state_get(sh->publisher)), is_ready(sh) ? "true" : "false",
         atomic_load(&sh->draining) ? "true" : "false", (long long)((now - sh->started_ms) / 1000),
-        ring_size_approx(sh->jobs),
+        ring_mpsc_size_approx(sh->jobs),
         atomic_load_explicit(&publisher_stats(sh->publisher)->inflight, memory_order_relaxed));
     api_metrics_count(&loop->metrics, API_ROUTE_HEALTH, 200);
     server_send(req, 200, "OK", "application/json", body, (size_t)n);
@@ -190,9 +190,9 @@ static void render_metrics(metrics_buf_t *b, server_loop_t *loop)
 
     render_publisher(b, sh);
     render_u64(b, "activity_api_publish_ring_depth", "gauge", "Jobs waiting for the AMQP thread.",
-               ring_size_approx(sh->jobs));
+               ring_mpsc_size_approx(sh->jobs));
     render_u64(b, "activity_api_publish_ring_capacity", "gauge", "Capacity of the publish ring.",
-               ring_capacity(sh->jobs));
+               ring_mpsc_capacity(sh->jobs));
     render_u64(
         b, "activity_api_rate_limited_total", "counter", "Requests answered 429.",
         sum_counter(s, offsetof(api_metrics_t, responses) +

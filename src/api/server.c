@@ -109,7 +109,7 @@ static void on_done_async(uv_async_t *a)
 {
     server_loop_t *loop = H2O_STRUCT_FROM_MEMBER(server_loop_t, done_async, a);
     server_done_t d;
-    while (ring_try_pop(loop->done, &d) == 0)
+    while (ring_mpsc_try_pop(loop->done, &d) == 0)
         route_activities_on_done(loop, &d);
 }
 
@@ -202,7 +202,7 @@ static int init_loop(server_t *s, server_loop_t *loop, uint32_t index, err_t *er
      * how many can be outstanding at once. */
     uint32_t cap = cfg->publish_ring_size + cfg->publish_max_inflight;
     loop->pending = pending_create(cap);
-    loop->done = ring_create((size_t)cap * 2, sizeof(server_done_t));
+    loop->done = ring_mpsc_create((size_t)cap * 2, sizeof(server_done_t));
     if (getrandom(loop->rng, sizeof(loop->rng), 0) != sizeof(loop->rng))
         loop->rng[0] = (uint64_t)timesrc_wall_ms(&s->shared->clock) ^ ((uint64_t)index << 32);
     loop->rng[1] |= 1; /* xorshift state must not be all zero */
@@ -337,7 +337,7 @@ void server_destroy(server_t *s)
         } else if (loop->listen_fd >= 0) {
             close(loop->listen_fd);
         }
-        ring_destroy(loop->done);
+        ring_mpsc_destroy(loop->done);
         pending_destroy(loop->pending);
     }
     h2o_config_dispose(&s->conf);
@@ -357,7 +357,7 @@ void server_complete(void *ctx, uint32_t loop_index, uint64_t ticket, pub_status
     server_done_t d = {.ticket = ticket, .enqueued_ms = enqueued_ms, .status = status};
     /* The ring holds twice the loop's pending capacity, so it fills only if the loop stalls;
      * then wake it and wait for room rather than lose an answer. */
-    while (ring_try_push(loop->done, &d) < 0) {
+    while (ring_mpsc_try_push(loop->done, &d) < 0) {
         uv_async_send(&loop->done_async);
         sched_yield();
     }

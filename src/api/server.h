@@ -25,7 +25,7 @@
 #include "api/route_ops.h"
 #include "common/config.h"
 #include "common/err.h"
-#include "common/ring.h"
+#include "common/ring_mpsc.h"
 #include "common/timesrc.h"
 
 typedef struct server server_t;
@@ -35,7 +35,7 @@ typedef struct server_shared {
     const config_t *cfg;
     ratelimit_t *ratelimit;
     const client_cidrs_t *trusted;
-    ring_t *jobs;                 /* loops push, the amqp thread pops */
+    ring_mpsc_t *jobs;            /* loops push, the amqp thread pops */
     const publisher_t *publisher; /* state and statistics only (atomics) */
     void (*wake_amqp)(void *ctx); /* called after pushes (once per loop iteration); thread: any */
     void *wake_ctx;
@@ -63,7 +63,7 @@ typedef struct server_loop {
     uv_check_t wake_check;  /* after each iteration: wake the AMQP thread if jobs were pushed */
     h2o_timeout_t deadline; /* backstop for each parked request */
     h2o_accept_ctx_t accept_ctx;
-    ring_t *done; /* thread: amqp pushes, owner pops */
+    ring_mpsc_t *done; /* thread: amqp pushes, owner pops */
     pending_t *pending;
     server_t *server;
     server_shared_t *shared;

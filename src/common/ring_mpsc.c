@@ -30,7 +30,7 @@
  * a full line: the API's publish jobs span many lines, so neighbours share at most the line at
  * each edge, and small elements would pay up to 4x the memory.
  */
-#include "common/ring.h"
+#include "common/ring_mpsc.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -50,8 +50,8 @@ struct slot {
 };
 
 /* Thread: any; enqueue_pos shared by producers, dequeue_pos written by the consumer only, the
- * rest frozen after ring_create. */
-struct ring {
+ * rest frozen after ring_mpsc_create. */
+struct ring_mpsc {
     alignas(CACHE_LINE) _Atomic size_t enqueue_pos;
     alignas(CACHE_LINE) _Atomic size_t dequeue_pos;
 #ifndef NDEBUG
@@ -63,7 +63,7 @@ struct ring {
     alignas(CACHE_LINE) unsigned char slots[];
 };
 
-static inline struct slot *slot_at(const ring_t *r, size_t pos)
+static inline struct slot *slot_at(const ring_mpsc_t *r, size_t pos)
 {
     return (struct slot *)(void *)((unsigned char *)r->slots + (pos & r->mask) * r->stride);
 }
@@ -79,7 +79,7 @@ static size_t round_up(size_t n, size_t align)
     return (n + align - 1) & ~(align - 1);
 }
 
-ring_t *ring_create(size_t capacity, size_t elem_size)
+ring_mpsc_t *ring_mpsc_create(size_t capacity, size_t elem_size)
 {
     if (capacity == 0 || elem_size == 0)
         return NULL;
@@ -94,11 +94,11 @@ ring_t *ring_create(size_t capacity, size_t elem_size)
     if (elem_size > SIZE_MAX - header - alignof(max_align_t))
         return NULL;
     size_t stride = round_up(header + elem_size, alignof(max_align_t));
-    if (stride > (SIZE_MAX - sizeof(ring_t) - CACHE_LINE) / cap)
+    if (stride > (SIZE_MAX - sizeof(ring_mpsc_t) - CACHE_LINE) / cap)
         return NULL;
-    size_t total = round_up(sizeof(ring_t) + cap * stride, CACHE_LINE);
+    size_t total = round_up(sizeof(ring_mpsc_t) + cap * stride, CACHE_LINE);
 
-    ring_t *r = aligned_alloc(CACHE_LINE, total);
+    ring_mpsc_t *r = aligned_alloc(CACHE_LINE, total);
     if (r == NULL)
         PANIC("out of memory allocating a ring of %zu bytes", total);
     r->mask = cap - 1;
@@ -114,19 +114,19 @@ ring_t *ring_create(size_t capacity, size_t elem_size)
     return r;
 }
 
-void ring_destroy(ring_t *r)
+void ring_mpsc_destroy(ring_mpsc_t *r)
 {
     free(r);
 }
 
-int ring_try_push(ring_t *r, const void *elem)
+int ring_mpsc_try_push(ring_mpsc_t *r, const void *elem)
 {
     /* relaxed: only a hint where to start; the CAS below and the acquire on seq decide. */
     size_t pos = atomic_load_explicit(&r->enqueue_pos, memory_order_relaxed);
     struct slot *s;
     for (;;) {
         s = slot_at(r, pos);
-        /* acquire: pairs with the release store of seq in ring_try_pop, so the consumer's read
+        /* acquire: pairs with the release store of seq in ring_mpsc_try_pop, so the consumer's read
          * of this slot's previous element happens before our write below. */
         size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
         ptrdiff_t dif = counter_diff(seq, pos);
@@ -147,12 +147,12 @@ int ring_try_push(ring_t *r, const void *elem)
         }
     }
     memcpy(s->data, elem, r->elem_size);
-    /* release: pairs with the acquire load of seq in ring_try_pop, publishing the bytes. */
+    /* release: pairs with the acquire load of seq in ring_mpsc_try_pop, publishing the bytes. */
     atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
     return 0;
 }
 
-int ring_try_pop(ring_t *r, void *out)
+int ring_mpsc_try_pop(ring_mpsc_t *r, void *out)
 {
 #ifndef NDEBUG
     bool other_consumer = atomic_exchange(&r->popping, true);
@@ -162,7 +162,7 @@ int ring_try_pop(ring_t *r, void *out)
     /* relaxed: dequeue_pos is written only by this (the single) consumer thread. */
     size_t pos = atomic_load_explicit(&r->dequeue_pos, memory_order_relaxed);
     struct slot *s = slot_at(r, pos);
-    /* acquire: pairs with the release store of seq in ring_try_push, so the element's bytes
+    /* acquire: pairs with the release store of seq in ring_mpsc_try_push, so the element's bytes
      * are visible before we copy them out. */
     size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
     if (counter_diff(seq, pos + 1) < 0) {
@@ -172,10 +172,10 @@ int ring_try_pop(ring_t *r, void *out)
     /* With one consumer, nobody can have moved the slot past our position. */
     ASSERT(seq == pos + 1);
     memcpy(out, s->data, r->elem_size);
-    /* release: pairs with the acquire load of seq in ring_try_push, so our read of the bytes
+    /* release: pairs with the acquire load of seq in ring_mpsc_try_push, so our read of the bytes
      * happens before the next lap's producer overwrites them. */
     atomic_store_explicit(&s->seq, pos + r->mask + 1, memory_order_release);
-    /* relaxed: read back only by this thread and, as an estimate, by ring_size_approx. */
+    /* relaxed: read back only by this thread and, as an estimate, by ring_mpsc_size_approx. */
     atomic_store_explicit(&r->dequeue_pos, pos + 1, memory_order_relaxed);
 out:
 #ifndef NDEBUG
@@ -184,12 +184,12 @@ out:
     return rc;
 }
 
-size_t ring_capacity(const ring_t *r)
+size_t ring_mpsc_capacity(const ring_mpsc_t *r)
 {
     return r->mask + 1;
 }
 
-size_t ring_size_approx(const ring_t *r)
+size_t ring_mpsc_size_approx(const ring_mpsc_t *r)
 {
     /* relaxed (both): a snapshot for metrics that pairs with nothing; the two loads are not
      * taken at one instant, so the result is clamped to [0, capacity]. */
