@@ -97,7 +97,7 @@ configure_and_build() {
     local dir=$1
     shift
     at_section "Configure $dir"
-    cmake -S . -B "$dir" -DAT_WERROR=ON "${PYTHON_ARGS[@]}" "$@"
+    cmake -S . -B "$dir" -DAT_WERROR=ON -DAT_ASSERTS=ON "${PYTHON_ARGS[@]}" "$@"
     at_section "Build $dir"
     cmake --build "$dir" -j "$JOBS"
 }

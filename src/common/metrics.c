@@ -30,6 +30,22 @@ void metrics_histogram_observe_us(metrics_histogram_t *h, uint64_t us)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
+void metrics_histogram_merge(metrics_histogram_t *dst, const metrics_histogram_t *src)
+{
+    ASSERT(dst->nbuckets == src->nbuckets);
+    for (uint32_t i = 0; i <= src->nbuckets; i++) {
+        ASSERT(i == src->nbuckets || dst->bounds_us[i] == src->bounds_us[i]);
+        atomic_fetch_add_explicit(&dst->counts[i],
+                                  atomic_load_explicit(&src->counts[i], memory_order_relaxed),
+                                  memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&dst->sum_us,
+                              atomic_load_explicit(&src->sum_us, memory_order_relaxed),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&dst->count, atomic_load_explicit(&src->count, memory_order_relaxed),
+                              memory_order_relaxed);
+}
+
 void metrics_buf_init(metrics_buf_t *b, char *data, size_t cap)
 {
     b->data = data;

@@ -79,6 +79,12 @@ void metrics_histogram_init(metrics_histogram_t *h, const uint64_t *bounds_us, u
 /* Counts one observation of us microseconds. Thread: any. */
 void metrics_histogram_observe_us(metrics_histogram_t *h, uint64_t us);
 
+/* Adds every bucket, the sum and the count of src into dst, which must have the same bounds
+ * (asserted): how per-thread histograms are summed for one rendering. dst is usually a scratch
+ * copy initialised with the same bounds. Thread: any (src is read with relaxed loads while
+ * others observe; dst belongs to the caller). */
+void metrics_histogram_merge(metrics_histogram_t *dst, const metrics_histogram_t *src);
+
 /* An output buffer for rendering. data is borrowed; it holds len bytes plus a NUL (when
  * cap > 0). A line that does not fit is left out whole and sets truncated, and nothing is
  * appended after it, so the text never holds half a line or a gap.

@@ -109,6 +109,30 @@ START_TEST(test_metrics_histogram_init_resets)
 }
 END_TEST
 
+START_TEST(test_metrics_histogram_merge_adds_every_bucket)
+{
+    static const uint64_t bounds[] = {1000, 5000};
+    metrics_histogram_t a, b, sum;
+    metrics_histogram_init(&a, bounds, 2);
+    metrics_histogram_init(&b, bounds, 2);
+    metrics_histogram_init(&sum, bounds, 2);
+    metrics_histogram_observe_us(&a, 10);
+    metrics_histogram_observe_us(&a, 6000);
+    metrics_histogram_observe_us(&b, 2000);
+    metrics_histogram_observe_us(&b, 3000);
+    metrics_histogram_merge(&sum, &a);
+    metrics_histogram_merge(&sum, &b);
+    ck_assert_uint_eq(sum.counts[0], 1);
+    ck_assert_uint_eq(sum.counts[1], 2);
+    ck_assert_uint_eq(sum.counts[2], 1);
+    ck_assert_uint_eq(sum.count, 4);
+    ck_assert_uint_eq(sum.sum_us, 10 + 6000 + 2000 + 3000);
+    /* The sources are read, never changed. */
+    ck_assert_uint_eq(a.count, 2);
+    ck_assert_uint_eq(b.count, 2);
+}
+END_TEST
+
 /* ---- rendering ---- */
 
 START_TEST(test_metrics_render_exact_text)
@@ -247,6 +271,7 @@ static Suite *metrics_suite(void)
     tc = tcase_create("histogram");
     tcase_add_test(tc, test_metrics_histogram_buckets_are_upper_inclusive);
     tcase_add_test(tc, test_metrics_histogram_init_resets);
+    tcase_add_test(tc, test_metrics_histogram_merge_adds_every_bucket);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("render");
