@@ -33,6 +33,8 @@
 #define BACKOFF_MAX_MS     5000
 #define LOG_REPEAT_MS      30000
 
+/* Thread: created and started by main, then the amqp thread owns everything but the atomics,
+ * wake_fd (any thread writes it) and started (main). */
 struct amqp_thread {
     const config_t *cfg;
     ring_mpsc_t *jobs;
@@ -51,13 +53,11 @@ struct amqp_thread {
     log_throttle_t connect_log;
 };
 
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs,
-                                  const amqp_thread_sink_t *sink, err_t *err)
+amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs, err_t *err)
 {
     amqp_thread_t *t = xcalloc(1, sizeof(*t));
     t->cfg = cfg;
     t->jobs = jobs;
-    t->sink = *sink;
     t->clock = timesrc_real();
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (t->wake_fd < 0) {
@@ -71,13 +71,6 @@ amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs,
                           .conn_name = "activity-api publisher",
                           .timeout_ms = CONNECT_TIMEOUT_MS};
     t->transport = mq_transport_create(&params);
-    pub_transport_t vt = mq_transport_vtable(t->transport);
-    publisher_opts_t opts = {.max_inflight = cfg->publish_max_inflight,
-                             .confirm_timeout_ms = cfg->publish_confirm_timeout_ms,
-                             .backoff_base_ms = BACKOFF_BASE_MS,
-                             .backoff_max_ms = BACKOFF_MAX_MS,
-                             .seed = (uint64_t)timesrc_wall_ms(&t->clock)};
-    t->publisher = publisher_create(&opts, &vt, sink->complete, sink->ctx);
     return t;
 }
 
@@ -211,8 +204,18 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-int amqp_thread_start(amqp_thread_t *t, err_t *err)
+int amqp_thread_start(amqp_thread_t *t, const amqp_thread_sink_t *sink, err_t *err)
 {
+    ASSERT(t->publisher == NULL);
+    const config_t *cfg = t->cfg;
+    t->sink = *sink;
+    pub_transport_t vt = mq_transport_vtable(t->transport);
+    publisher_opts_t opts = {.max_inflight = cfg->publish_max_inflight,
+                             .confirm_timeout_ms = cfg->publish_confirm_timeout_ms,
+                             .backoff_base_ms = BACKOFF_BASE_MS,
+                             .backoff_max_ms = BACKOFF_MAX_MS,
+                             .seed = (uint64_t)timesrc_wall_ms(&t->clock)};
+    t->publisher = publisher_create(&opts, &vt, sink->complete, sink->ctx);
     int rc = pthread_create(&t->thread, NULL, thread_main, t);
     if (rc != 0)
         return err_set(err, ERR_IO, NULL, "cannot start the AMQP thread: %s", strerror(rc));

@@ -26,16 +26,17 @@ typedef struct amqp_thread_sink {
     void *ctx;
 } amqp_thread_sink_t;
 
-/* Creates the thread's state (not yet running). cfg, jobs and sink are borrowed for its
- * lifetime. Returns NULL with err set on failure. Thread: main. */
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs,
-                                  const amqp_thread_sink_t *sink, err_t *err);
+/* Creates the thread's state (not yet running). cfg and jobs are borrowed for its lifetime.
+ * Returns NULL with err set on failure. Thread: main. */
+amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs, err_t *err);
 
-/* Returns the publisher, for state and statistics (its atomics). */
+/* Creates the publisher, whose outcomes go to sink (copied), and starts the thread. Returns 0
+ * or ERR_IO. Thread: main, once. */
+int amqp_thread_start(amqp_thread_t *t, const amqp_thread_sink_t *sink, err_t *err);
+
+/* Returns the publisher, for state and statistics (its atomics); NULL before
+ * amqp_thread_start. Thread: any. */
 const publisher_t *amqp_thread_publisher(const amqp_thread_t *t);
-
-/* Starts the thread. Returns 0 or ERR_IO. */
-int amqp_thread_start(amqp_thread_t *t, err_t *err);
 
 /* Wakes the thread if it sleeps; call after pushing a job. Thread: any. */
 void amqp_thread_wake(void *t);

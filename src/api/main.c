@@ -13,18 +13,26 @@
 #include <unistd.h>
 
 #include "api/amqp_thread.h"
-#include "api/client_addr.h"
+#include "api/app.h"
 #include "api/problem.h"
-#include "api/ratelimit.h"
-#include "api/server.h"
-#include "common/config.h"
-#include "common/ring_mpsc.h"
+#include "api/route_activities.h"
+#include "api/route_ops.h"
 #include "common/stopsig.h"
 
 #define LOG_MODULE "main"
 #include "common/log.h"
 
 #define EXIT_CONFIG 2
+#define DEADLINE_SLACK_MS                                                                          \
+    1000 /* a parked request's backstop fires this long after the confirm                          \
+            timeout */
+
+/* The publisher's outcome of a job, handed to the job's loop. Thread: amqp. */
+static void complete_cb(void *server, uint32_t loop, uint64_t ticket, pub_status_t status,
+                        int64_t enqueued_ms)
+{
+    server_complete(server, loop, ticket, (uint32_t)status, enqueued_ms);
+}
 
 /* Waits up to ms for a signal in set; returns the signal or 0. */
 static int wait_signal(const sigset_t *set, int64_t ms)
@@ -100,14 +108,22 @@ int main(int argc, char **argv)
     ratelimit_t *rl = ratelimit_create(cfg.rate_limit_max_requests, cfg.rate_limit_window_ms,
                                        cfg.rate_limit_max_clients, &clock);
     ring_mpsc_t *jobs = ring_mpsc_create(cfg.publish_ring_size, sizeof(pub_job_t));
-    server_shared_t shared = {.cfg = &cfg,
-                              .ratelimit = rl,
-                              .trusted = trusted,
-                              .jobs = jobs,
-                              .clock = clock,
-                              .started_ms = timesrc_mono_ms(&clock)};
+    static app_t app; /* static: the routes' context outlives every loop thread */
+    app = (app_t){.cfg = &cfg,
+                  .ratelimit = rl,
+                  .trusted = trusted,
+                  .jobs = jobs,
+                  .clock = clock,
+                  .started_ms = timesrc_mono_ms(&clock)};
     problem_ratelimit_policy(cfg.rate_limit_max_requests, cfg.rate_limit_window_ms,
-                             shared.ratelimit_policy, sizeof(shared.ratelimit_policy));
+                             app.ratelimit_policy, sizeof(app.ratelimit_policy));
+    static const server_route_t routes[] = {
+        {"/api/v1/activities", "POST", API_ROUTE_ACTIVITIES, route_activities_on_req,
+         route_activities_on_done, route_activities_on_expire, &app},
+        {"/health", "GET, HEAD", API_ROUTE_HEALTH, route_ops_health, NULL, NULL, &app},
+        {"/ready", "GET, HEAD", API_ROUTE_READY, route_ops_ready, NULL, NULL, &app},
+        {"/metrics", "GET, HEAD", API_ROUTE_METRICS, route_ops_metrics, NULL, NULL, &app},
+    };
     server_t *server = NULL;
     amqp_thread_t *amqp = NULL;
     if (rl == NULL || jobs == NULL) {
@@ -115,21 +131,36 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    server = server_create(&shared, loops, &err);
-    if (server == NULL) {
-        LOG_ERROR("%s", err.msg);
-        goto out;
-    }
-    amqp_thread_sink_t sink = {.complete = server_complete, .flush = server_flush, .ctx = server};
-    amqp = amqp_thread_create(&cfg, jobs, &sink, &err);
+    amqp = amqp_thread_create(&cfg, jobs, &err);
     if (amqp == NULL) {
         LOG_ERROR("%s", err.msg);
         goto out;
     }
-    shared.publisher = amqp_thread_publisher(amqp);
-    shared.wake_amqp = amqp_thread_wake;
-    shared.wake_ctx = amqp;
-    if (amqp_thread_start(amqp, &err) < 0 || server_start(server, &err) < 0) {
+    server_opts_t so = {.host = cfg.api_host,
+                        .port = cfg.api_port,
+                        .loops = loops,
+                        .max_body_bytes = cfg.max_body_bytes,
+                        /* The ring and the broker window bound what can be outstanding. */
+                        .parked_max = cfg.publish_ring_size + cfg.publish_max_inflight,
+                        .park_deadline_ms = cfg.publish_confirm_timeout_ms + DEADLINE_SLACK_MS,
+                        .routes = routes,
+                        .nroutes = sizeof(routes) / sizeof(routes[0]),
+                        .wake = amqp_thread_wake,
+                        .wake_ctx = amqp,
+                        .clock = clock};
+    server = server_create(&so, &err);
+    if (server == NULL) {
+        LOG_ERROR("%s", err.msg);
+        goto out;
+    }
+    app.server = server;
+    amqp_thread_sink_t sink = {.complete = complete_cb, .flush = server_flush, .ctx = server};
+    if (amqp_thread_start(amqp, &sink, &err) < 0) {
+        LOG_ERROR("%s", err.msg);
+        goto out;
+    }
+    app.publisher = amqp_thread_publisher(amqp);
+    if (server_start(server, &err) < 0) {
         LOG_ERROR("%s", err.msg);
         goto out;
     }
@@ -146,7 +177,7 @@ int main(int argc, char **argv)
     LOG_INFO("signal %d: draining (ready=false)", sig);
     rc = 0;
 drain:
-    atomic_store(&shared.draining, true);
+    atomic_store(&app.draining, true);
     sleep_or_die(&stop_set, cfg.ready_drain_delay_ms);
     int64_t deadline = timesrc_mono_ms(&clock) + cfg.shutdown_grace_ms;
     server_stop(server, deadline);

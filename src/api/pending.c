@@ -2,6 +2,7 @@
 #include "api/pending.h"
 
 #include "common/err.h"
+#include "common/owner.h"
 
 /* A slot is free when data is NULL; free slots form a singly linked list through next_free. */
 typedef struct slot {
@@ -12,7 +13,9 @@ typedef struct slot {
 
 #define NO_SLOT UINT32_MAX
 
+/* Thread: its owner loop (bound at the first pending_add). */
 struct pending {
+    owner_t owner;
     slot_t *slots;
     uint32_t capacity;
     uint32_t used;
@@ -45,6 +48,9 @@ void pending_destroy(pending_t *p)
 int pending_add(pending_t *p, void *data, uint64_t *ticket)
 {
     ASSERT(data != NULL);
+    if (!p->owner.bound)
+        owner_bind(&p->owner);
+    ASSERT_OWNER(&p->owner);
     if (p->free_head == NO_SLOT)
         return ERR_FULL;
     uint32_t i = p->free_head;
@@ -56,15 +62,29 @@ int pending_add(pending_t *p, void *data, uint64_t *ticket)
     return 0;
 }
 
-void *pending_take(pending_t *p, uint64_t ticket)
+/* Returns the slot of ticket when it is live, else NULL. */
+static slot_t *live_slot(const pending_t *p, uint64_t ticket)
 {
+    ASSERT_OWNER(&p->owner);
     uint32_t i = (uint32_t)ticket;
-    uint32_t gen = (uint32_t)(ticket >> 32);
     if (i >= p->capacity)
         return NULL;
     slot_t *s = &p->slots[i];
-    if (s->data == NULL || s->gen != gen)
+    return s->data != NULL && s->gen == (uint32_t)(ticket >> 32) ? s : NULL;
+}
+
+void *pending_get(const pending_t *p, uint64_t ticket)
+{
+    const slot_t *s = live_slot(p, ticket);
+    return s != NULL ? s->data : NULL;
+}
+
+void *pending_take(pending_t *p, uint64_t ticket)
+{
+    slot_t *s = live_slot(p, ticket);
+    if (s == NULL)
         return NULL;
+    uint32_t i = (uint32_t)ticket;
     void *data = s->data;
     s->data = NULL;
     /* Generation 0 is skipped so that a ticket is never 0. */

@@ -4,7 +4,8 @@
  * is (generation << 32 | slot), so a completion that arrives after its request was answered
  * (deadline) or disposed (client gone) finds a newer generation and is dropped: no dangling
  * h2o_req_t is ever touched. Capacity is fixed at creation; the hot path does not allocate.
- * Thread: loop (owner only).
+ * Thread: loop (owner only): the first thread that adds an entry becomes the owner (asserted in
+ * debug builds); create and destroy on main.
  */
 #ifndef AT_API_PENDING_H
 #define AT_API_PENDING_H
@@ -26,6 +27,10 @@ int pending_add(pending_t *p, void *data, uint64_t *ticket);
 /* Removes the entry of ticket and returns its data, or NULL if the ticket is stale (already
  * taken) or was never issued. */
 void *pending_take(pending_t *p, uint64_t ticket);
+
+/* Returns the data of ticket without removing it, or NULL if the ticket is stale or was never
+ * issued. */
+void *pending_get(const pending_t *p, uint64_t ticket);
 
 /* Returns the number of entries in use. */
 uint32_t pending_count(const pending_t *p);

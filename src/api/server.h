@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The HTTP side of activity-api: K loop threads, each with its own uv_loop, h2o_context and
- * SO_REUSEPORT listening socket on the same address; the routes; the completion path from the
- * amqp thread (a per-loop SPSC ring plus uv_async_send); the per-request deadline; the drain.
+ * The HTTP side of activity-api, knowing no route: K loop threads, each with its own uv_loop,
+ * h2o_context and SO_REUSEPORT listening socket on the same address; dispatch by exact path to
+ * the table of routes main hands over (404 for an unknown path, 405 with Allow for a method the
+ * route does not take); each loop's table of parked requests (park.h); the completion path
+ * from the amqp thread (a per-loop ring plus uv_async_send); the drain.
  * Thread: server_create/start/stop/join/destroy on main; server_complete and server_flush on
- * amqp; everything inside a server_loop_t on that loop's thread only.
+ * amqp; server_metrics_merge on any; everything taking a server_loop_t or an h2o_req_t on that
+ * loop's thread only.
  * Invariant: no h2o_req_t and nothing on a request pool ever leaves its loop thread; the amqp
  * thread sees only (loop index, ticket).
  */
@@ -12,124 +15,97 @@
 #define AT_API_SERVER_H
 
 #include <h2o.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api/client_addr.h"
-#include "api/pending.h"
-#include "api/problem.h"
-#include "api/publisher.h"
-#include "api/ratelimit.h"
-#include "api/route_ops.h"
-#include "common/config.h"
+#include "api/api_metrics.h"
+#include "api/park.h"
 #include "common/err.h"
-#include "common/ring_mpsc.h"
 #include "common/timesrc.h"
 
 typedef struct server server_t;
+typedef struct server_loop server_loop_t;
 
-/* What the loops share; every pointer is frozen before the loops start. */
-typedef struct server_shared {
-    const config_t *cfg;
-    ratelimit_t *ratelimit;
-    const client_cidrs_t *trusted;
-    ring_mpsc_t *jobs;            /* loops push, the amqp thread pops */
-    const publisher_t *publisher; /* state and statistics only (atomics) */
-    void (*wake_amqp)(void *ctx); /* called after pushes (once per loop iteration); thread: any */
+/* One entry of the route table. The functions run on the request's loop thread; ctx is handed
+ * to each of them. Thread: frozen. */
+typedef struct server_route {
+    const char *path;       /* matched exactly against the normalised path */
+    const char *allow;      /* the methods taken, as an Allow value: "POST" or "GET, HEAD" */
+    enum api_route metrics; /* where the server counts the 405s it answers for this path */
+    /* Answers req, at once or later after parking it (server_park_alloc, park_add). */
+    void (*on_req)(void *ctx, server_loop_t *loop, h2o_req_t *req);
+    /* park_entry_t's hooks for the requests this route parks; NULL for routes that never
+     * park. */
+    void (*on_done)(void *ctx, park_entry_t *e, const park_done_t *done);
+    void (*on_expire)(void *ctx, park_entry_t *e);
+    void *ctx;
+} server_route_t;
+
+/* What the server needs to know. Borrowed for the server's lifetime. Thread: frozen. */
+typedef struct server_opts {
+    const char *host; /* API_HOST */
+    uint32_t port;    /* API_PORT */
+    uint32_t loops;
+    uint32_t max_body_bytes;
+    uint32_t parked_max;       /* requests one loop may park at once */
+    uint32_t park_deadline_ms; /* backstop deadline of a parked request */
+    const server_route_t *routes;
+    uint32_t nroutes;
+    /* Called once per loop iteration in which a route called server_loop_note_push. */
+    void (*wake)(void *ctx);
     void *wake_ctx;
     timesrc_t clock;
-    _Atomic bool draining; /* set by main at the first signal: /ready answers 503 */
-    int64_t started_ms;
-    char ratelimit_policy[48]; /* the RateLimit-Policy value, fixed by config */
-} server_shared_t;
+} server_opts_t;
 
-/* One completion travelling from the amqp thread to a loop. */
-typedef struct server_done {
-    uint64_t ticket;
-    int64_t enqueued_ms;
-    uint32_t status; /* pub_status_t */
-} server_done_t;
-
-/* One loop thread's state. Thread: loop (owner only), except where noted. */
-typedef struct server_loop {
-    h2o_context_t ctx; /* requests find their loop via H2O_STRUCT_FROM_MEMBER on this */
-    uv_loop_t uv;
-    uv_tcp_t listener;
-    uv_async_t done_async; /* signalled by the amqp thread */
-    uv_async_t stop_async; /* signalled by main */
-    uv_timer_t drain_timer;
-    uv_check_t wake_check;  /* after each iteration: wake the AMQP thread if jobs were pushed */
-    h2o_timeout_t deadline; /* backstop for each parked request */
-    h2o_accept_ctx_t accept_ctx;
-    ring_mpsc_t *done; /* thread: amqp pushes, owner pops */
-    pending_t *pending;
-    server_t *server;
-    server_shared_t *shared;
-    api_metrics_t metrics; /* written by owner, read by any loop rendering /metrics */
-    uint32_t index;
-    int listen_fd;
-    bool listening;
-    bool stopping;
-    bool pushed;                       /* a job went into the ring during this loop iteration */
-    _Atomic int64_t drain_deadline_ms; /* written by main before stop_async, read by owner */
-    int64_t idle_since_ms;
-    uint64_t rng[2]; /* xorshift128+ for UUIDv7 random bits, seeded from getrandom */
-    pthread_t thread;
-    pthread_t owner;
-    bool started;
-} server_loop_t;
-
-/* Creates the server: binds K SO_REUSEPORT sockets on API_HOST:API_PORT (K = loops), sets up
- * each loop. shared is borrowed for the server's lifetime. Returns NULL with err set when an
- * address cannot be bound. Thread: main. */
-server_t *server_create(server_shared_t *shared, uint32_t loops, err_t *err);
+/* Creates the server: binds one SO_REUSEPORT socket per loop on host:port and sets up each
+ * loop. Returns NULL with err set when an address cannot be bound. Thread: main. */
+server_t *server_create(const server_opts_t *opts, err_t *err);
 
 /* Starts the loop threads. Returns 0 or ERR_* with err set. Thread: main. */
 int server_start(server_t *s, err_t *err);
 
 /* Asks every loop to stop accepting, answer what is in flight and stop when drained or when
- * deadline_ms (monotonic) passes, answering anything left with 503. Thread: main. */
+ * deadline_ms (monotonic) passes, expiring whatever is still parked. Thread: main. */
 void server_stop(server_t *s, int64_t deadline_ms);
-
-/* Waits for every loop thread to end. Thread: main. */
-void server_join(server_t *s);
 
 /* Joins the loop threads that have ended, without blocking. Returns true when all have.
  * Thread: main. */
 bool server_try_join(server_t *s);
 
-/* Frees the server. NULL is a no-op. Thread: main, after server_join. */
+/* Frees the server. NULL is a no-op. Thread: main, after every loop thread ended. */
 void server_destroy(server_t *s);
 
-/* Returns the number of loops and loop i, for /metrics aggregation. Thread: any. */
-uint32_t server_loop_count(const server_t *s);
-server_loop_t *server_loop_at(server_t *s, uint32_t i);
+/* Adds every loop's metrics into dst (initialised with api_metrics_init). Thread: any. */
+void server_metrics_merge(const server_t *s, api_metrics_t *dst);
 
-/* Hands a job's outcome to its loop (no wake-up yet). Matches pub_complete_fn with ctx = s.
+/* Hands a completion to its loop (no wake-up yet). Matches pub_complete_fn with ctx = s.
  * Thread: amqp. */
-void server_complete(void *s, uint32_t loop, uint64_t ticket, pub_status_t status,
-                     int64_t enqueued_ms);
+void server_complete(void *s, uint32_t loop, uint64_t ticket, uint32_t status, int64_t enqueued_ms);
 
 /* Wakes every loop that received completions since the last flush. Thread: amqp. */
 void server_flush(void *s);
 
-/* Sends a complete response: status, reason, content type (a literal), body copied into the
- * request pool, Content-Length set. Thread: the request's loop. */
-void server_send(h2o_req_t *req, int status, const char *reason, const char *content_type,
-                 const char *body, size_t len);
-
-/* Sends a problem+json response with an optional Retry-After (0 = none). */
-void server_send_problem(h2o_req_t *req, const problem_t *p, const char *reason,
-                         uint32_t retry_after_s);
+/* ---- for routes, on the request's loop thread ---- */
 
 /* Returns the loop that owns req. */
 server_loop_t *server_loop_of(h2o_req_t *req);
 
-/* Route handlers, in route_activities.c and route_ops.c. */
-int route_activities_on_req(h2o_handler_t *self, h2o_req_t *req);
-void route_activities_on_done(server_loop_t *loop, const server_done_t *done);
-void route_activities_expire_all(server_loop_t *loop);
+/* Returns the loop's index (what a job records to find its way back). */
+uint32_t server_loop_index(const server_loop_t *loop);
+
+/* Returns the loop's metrics, written only on this loop. */
+api_metrics_t *server_loop_metrics(server_loop_t *loop);
+
+/* Returns 64 random bits from the loop's own generator (fast, not for secrets). */
+uint64_t server_loop_random(server_loop_t *loop);
+
+/* Notes that a job was handed to the amqp thread: opts.wake runs once at the end of this loop
+ * iteration, however many jobs it pushed. */
+void server_loop_note_push(server_loop_t *loop);
+
+/* Allocates a parked record of size bytes (park_entry_t first) for req on its loop's table,
+ * with the hooks of the route now answering req (park_entry_alloc); park_add then parks it.
+ * Only from within a route's on_req. */
+void *server_park_alloc(h2o_req_t *req, size_t size);
 
 #endif

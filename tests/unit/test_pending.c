@@ -42,6 +42,23 @@ START_TEST(test_pending_stale_ticket_is_dropped)
 }
 END_TEST
 
+START_TEST(test_pending_get_peeks_without_taking)
+{
+    pending_t *p = pending_create(2);
+    int a = 1;
+    uint64_t ta;
+    ck_assert_int_eq(pending_add(p, &a, &ta), 0);
+    ck_assert_ptr_eq(pending_get(p, ta), &a);
+    ck_assert_ptr_eq(pending_get(p, ta), &a);
+    ck_assert_uint_eq(pending_count(p), 1);
+    ck_assert_ptr_null(pending_get(p, ta + ((uint64_t)1 << 32)));
+    ck_assert_ptr_null(pending_get(p, 0));
+    ck_assert_ptr_eq(pending_take(p, ta), &a);
+    ck_assert_ptr_null(pending_get(p, ta));
+    pending_destroy(p);
+}
+END_TEST
+
 START_TEST(test_pending_add_fails_when_full)
 {
     pending_t *p = pending_create(3);
@@ -88,6 +105,7 @@ static Suite *pending_suite(void)
     TCase *tc = tcase_create("tickets");
     tcase_add_test(tc, test_pending_add_take_returns_data);
     tcase_add_test(tc, test_pending_stale_ticket_is_dropped);
+    tcase_add_test(tc, test_pending_get_peeks_without_taking);
     tcase_add_test(tc, test_pending_churn_keeps_tickets_unique);
     suite_add_tcase(s, tc);
     TCase *cap = tcase_create("capacity");
