@@ -17,6 +17,7 @@
 #include "api/problem.h"
 #include "api/route_activities.h"
 #include "api/route_ops.h"
+#include "common/listen.h"
 #include "common/stopsig.h"
 
 #define LOG_MODULE "main"
@@ -65,7 +66,7 @@ static uint32_t cpu_count(void)
 static int usage(void)
 {
     static char table[16384];
-    config_describe(table, sizeof(table));
+    config_describe(CONFIG_API, table, sizeof(table));
     printf("usage: activity-api [--help]\n\n"
            "Serves POST /api/v1/activities, GET /health, /ready and /metrics, and publishes\n"
            "each accepted event to RabbitMQ with publisher confirms. Configured only by the\n"
@@ -79,25 +80,30 @@ int main(int argc, char **argv)
     if (argc > 1) {
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
             return usage();
-        fprintf(stderr, "activity-api: unknown argument \"%s\" (try --help)\n", argv[1]);
+        LOG_ERROR("unknown argument \"%s\" (try --help)", argv[1]);
         return EXIT_CONFIG;
     }
     config_t cfg;
     err_t err = {0};
-    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
-        fprintf(stderr, "activity-api: invalid configuration: %s\n", err.msg);
+    if (config_load(&cfg, CONFIG_API, config_env_getter, NULL, &err) < 0) {
+        LOG_ERROR_ERR("invalid configuration", &err);
         return EXIT_CONFIG;
     }
     log_set_level(cfg.log_level);
+    if (listen_check_host(cfg.api_host, "API_HOST", &err) < 0) {
+        LOG_ERROR_ERR("invalid configuration", &err);
+        return EXIT_CONFIG;
+    }
     client_cidrs_t *trusted = NULL;
     if (client_cidrs_parse(cfg.trust_proxy_cidrs, &trusted, &err) < 0) {
-        fprintf(stderr, "activity-api: invalid configuration: TRUST_PROXY_CIDRS: %s\n", err.msg);
+        snprintf(err.field, sizeof(err.field), "TRUST_PROXY_CIDRS");
+        LOG_ERROR_ERR("invalid configuration: TRUST_PROXY_CIDRS", &err);
         return EXIT_CONFIG;
     }
     uint32_t loops = cfg.api_threads != 0 ? cfg.api_threads : cpu_count();
 
     char effective[4096];
-    config_format(&cfg, effective, sizeof(effective));
+    config_format(&cfg, CONFIG_API, effective, sizeof(effective));
     LOG_INFO_KV(effective, "starting activity-api with %u loop threads", loops);
 
     sigset_t stop_set;

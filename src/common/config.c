@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "common/config.h"
 
+#include "common/brokerurl.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,11 +22,14 @@ typedef int (*check_fn)(const struct row *r, const char *value, err_t *err);
 /* One environment variable. For T_STR the longest value is the field's size minus its NUL. */
 struct row {
     const char *name;
+    unsigned readers; /* CONFIG_API and/or CONFIG_CONSUMER: who loads and checks it */
     enum type type;
     size_t offset, size;
     const char *def;
     uint32_t min, max; /* T_U32 only */
     bool secret;       /* masked (as a URL) wherever the value is shown */
+    bool empty_ok;     /* T_STR whose empty value means "none" (its default): set-but-empty is
+                          accepted; for every other variable it is an error */
     check_fn check;    /* T_STR only; NULL = any value that fits */
     const char *range; /* T_STR, T_LOGLEVEL: the Range column (NULL: the longest length) */
     const char *help;
@@ -35,70 +40,76 @@ static int check_queue(const struct row *r, const char *value, err_t *err);
 static int check_mongo_url(const struct row *r, const char *value, err_t *err);
 
 #define FIELD(f) .offset = offsetof(config_t, f), .size = sizeof(((config_t *)0)->f)
-#define U32(name_, f, def_, lo, hi, help_)                                                         \
+#define API      CONFIG_API
+#define CONS     CONFIG_CONSUMER
+#define BOTH     CONFIG_ALL
+#define U32(who, name_, f, def_, lo, hi, help_)                                                    \
     {                                                                                              \
-        .name = name_, .type = T_U32, FIELD(f), .def = def_, .min = lo, .max = hi, .help = help_   \
+        .name = name_, .readers = who, .type = T_U32, FIELD(f), .def = def_, .min = lo, .max = hi, \
+        .help = help_                                                                              \
     }
-#define STR(name_, f, def_, secret_, check_, range_, help_)                                        \
+#define STR(who, name_, f, def_, secret_, check_, range_, help_)                                   \
     {                                                                                              \
-        .name = name_, .type = T_STR, FIELD(f), .def = def_, .secret = secret_, .check = check_,   \
-        .range = range_, .help = help_                                                             \
+        .name = name_, .readers = who, .type = T_STR, FIELD(f), .def = def_, .secret = secret_,    \
+        .empty_ok = (def_)[0] == '\0', .check = check_, .range = range_, .help = help_             \
     }
 
 static const struct row rows[] = {
-    STR("RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", true, check_amqp_url,
-        "amqp:// URL (TLS is not built in)",
+    STR(BOTH, "RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", true,
+        check_amqp_url, "amqp:// URL (TLS is not built in)",
         "RabbitMQ broker URL (the password is masked in logs)"),
-    STR("RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", false, check_queue,
+    STR(BOTH, "RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", false, check_queue,
         "1..200 printable ASCII bytes, no spaces",
         "Durable queue of events; dead letters go to the same name plus `.dlq`"),
-    STR("DATABASE_URL", database_url, "mongodb://127.0.0.1:27017/activity_db", true,
+    STR(CONS, "DATABASE_URL", database_url, "mongodb://127.0.0.1:27017/activity_db", true,
         check_mongo_url, "mongodb:// or mongodb+srv:// URL with a database",
         "MongoDB URL; its path names the database (the password is masked in logs)"),
-    STR("API_HOST", api_host, "0.0.0.0", false, NULL, NULL, "Address the API listens on"),
-    U32("API_PORT", api_port, "3000", 1, 65535, "TCP port of the API"),
-    U32("API_THREADS", api_threads, "0", 0, 64, "HTTP loop threads of the API; 0 = one per CPU"),
-    U32("MAX_BODY_BYTES", max_body_bytes, "65536", 64, 8388608,
+    STR(API, "API_HOST", api_host, "0.0.0.0", false, NULL, NULL, "Address the API listens on"),
+    U32(API, "API_PORT", api_port, "3000", 1, 65535, "TCP port of the API"),
+    U32(API, "API_THREADS", api_threads, "0", 0, 64,
+        "HTTP loop threads of the API; 0 = one per CPU"),
+    U32(API, "MAX_BODY_BYTES", max_body_bytes, "65536", 64, 8388608,
         "Largest accepted request body in bytes (larger: 413)"),
-    U32("RATE_LIMIT_WINDOW_MS", rate_limit_window_ms, "60000", 1, 86400000,
+    U32(API, "RATE_LIMIT_WINDOW_MS", rate_limit_window_ms, "60000", 1, 86400000,
         "Length of the sliding rate-limit window in ms"),
-    U32("RATE_LIMIT_MAX_REQUESTS", rate_limit_max_requests, "50", 1, 1000000,
+    U32(API, "RATE_LIMIT_MAX_REQUESTS", rate_limit_max_requests, "50", 1, 1000000,
         "Requests per client let through in any window"),
-    U32("RATE_LIMIT_MAX_CLIENTS", rate_limit_max_clients, "100000", 1, 10000000,
+    U32(API, "RATE_LIMIT_MAX_CLIENTS", rate_limit_max_clients, "100000", 1, 10000000,
         "Most clients the rate limiter tracks at once"),
-    STR("TRUST_PROXY_CIDRS", trust_proxy_cidrs, "", false, NULL, NULL,
+    STR(API, "TRUST_PROXY_CIDRS", trust_proxy_cidrs, "", false, NULL, NULL,
         "Comma-separated networks of proxies whose X-Forwarded-For is believed; empty = none"),
-    U32("PUBLISH_RING_SIZE", publish_ring_size, "4096", 2, 1048576,
+    U32(API, "PUBLISH_RING_SIZE", publish_ring_size, "4096", 2, 1048576,
         "Requests queued for the publisher (rounded up to a power of two); when full: 503"),
-    U32("PUBLISH_CONFIRM_TIMEOUT_MS", publish_confirm_timeout_ms, "5000", 100, 60000,
+    U32(API, "PUBLISH_CONFIRM_TIMEOUT_MS", publish_confirm_timeout_ms, "5000", 100, 60000,
         "How long a request waits for the broker's confirm before a 503"),
-    U32("PUBLISH_MAX_INFLIGHT", publish_max_inflight, "1000", 1, 65535,
+    U32(API, "PUBLISH_MAX_INFLIGHT", publish_max_inflight, "1000", 1, 65535,
         "Most published messages awaiting a broker confirm"),
-    U32("AMQP_HEARTBEAT_S", amqp_heartbeat_s, "10", 1, 600,
+    U32(BOTH, "AMQP_HEARTBEAT_S", amqp_heartbeat_s, "10", 1, 600,
         "AMQP heartbeat interval asked of the broker, in seconds"),
-    U32("SHUTDOWN_GRACE_MS", shutdown_grace_ms, "10000", 0, 600000,
+    U32(API, "SHUTDOWN_GRACE_MS", shutdown_grace_ms, "10000", 0, 600000,
         "On SIGTERM, how long in-flight requests and confirms may take before exit"),
-    U32("READY_DRAIN_DELAY_MS", ready_drain_delay_ms, "0", 0, 600000,
+    U32(API, "READY_DRAIN_DELAY_MS", ready_drain_delay_ms, "0", 0, 600000,
         "On SIGTERM, how long /ready answers 503 while still serving, for a load balancer"),
-    U32("CONSUMER_WORKERS", consumer_workers, "0", 0, 64,
+    U32(CONS, "CONSUMER_WORKERS", consumer_workers, "0", 0, 64,
         "Consumer workers, each with its own AMQP connection; 0 = one per CPU"),
-    U32("CONSUMER_PREFETCH", consumer_prefetch, "1000", 1, 65535,
+    U32(CONS, "CONSUMER_PREFETCH", consumer_prefetch, "1000", 1, 65535,
         "Unacknowledged messages the broker sends each worker; at least CONSUMER_BATCH_SIZE"),
-    U32("CONSUMER_BATCH_SIZE", consumer_batch_size, "100", 1, 10000,
+    U32(CONS, "CONSUMER_BATCH_SIZE", consumer_batch_size, "100", 1, 10000,
         "Most messages stored by one insert"),
-    U32("CONSUMER_BATCH_MS", consumer_batch_ms, "50", 1, 60000,
+    U32(CONS, "CONSUMER_BATCH_MS", consumer_batch_ms, "50", 1, 60000,
         "Longest wait to fill a batch, in ms"),
-    U32("CONSUMER_RETRY_MAX_MS", consumer_retry_max_ms, "30000", 0, 3600000,
+    U32(CONS, "CONSUMER_RETRY_MAX_MS", consumer_retry_max_ms, "30000", 0, 3600000,
         "How long a failing database write is retried before requeueing and pausing, in ms"),
-    STR("CONSUMER_METRICS_HOST", consumer_metrics_host, "0.0.0.0", false, NULL, NULL,
+    STR(CONS, "CONSUMER_METRICS_HOST", consumer_metrics_host, "0.0.0.0", false, NULL, NULL,
         "Address the consumer's /metrics listener binds"),
-    U32("CONSUMER_METRICS_PORT", consumer_metrics_port, "0", 0, 65535,
+    U32(CONS, "CONSUMER_METRICS_PORT", consumer_metrics_port, "0", 0, 65535,
         "Port of the consumer's /metrics listener; 0 = off"),
-    STR("CONSUMER_HEALTH_FILE", consumer_health_file, "", false, NULL, NULL,
+    STR(CONS, "CONSUMER_HEALTH_FILE", consumer_health_file, "", false, NULL, NULL,
         "File the consumer touches while healthy; empty = off"),
-    U32("MONGO_POOL_MAX", mongo_pool_max, "16", 1, 1024,
+    U32(CONS, "MONGO_POOL_MAX", mongo_pool_max, "16", 1, 1024,
         "Largest MongoDB connection pool of the consumer"),
     {.name = "LOG_LEVEL",
+     .readers = BOTH,
      .type = T_LOGLEVEL,
      FIELD(log_level),
      .def = "info",
@@ -180,10 +191,10 @@ void config_mask_url(const char *url, char *out, size_t n)
 
 static int check_amqp_url(const struct row *r, const char *value, err_t *err)
 {
-    if (!has_prefix(value, "amqp://"))
-        return fail(r, ERR_PARSE, value, err,
-                    "must start with amqp:// (amqps:// is not supported)");
-    return 0;
+    brokerurl_list_t list;
+    err_t why = {0};
+    int rc = brokerurl_parse_list(value, CONFIG_BROKERS_MAX, &list, &why);
+    return rc < 0 ? fail(r, rc, value, err, "is not a valid AMQP URL: %s", why.msg) : 0;
 }
 
 static int check_queue(const struct row *r, const char *value, err_t *err)
@@ -277,28 +288,11 @@ static int load_row(config_t *cfg, const struct row *r, const char *value, err_t
     PANIC("config row %s has unknown type %d", r->name, (int)r->type);
 }
 
-int config_load(config_t *cfg, config_getter_fn get, void *ctx, err_t *err)
+/* The rate limiter reserves, per client, a 4-byte time for each request of the window plus
+ * about 40 bytes of entry and bucket, for RATE_LIMIT_MAX_CLIENTS clients at start: refuse a
+ * product that would reserve more than CONFIG_RATELIMIT_RESERVE_MAX. */
+static int check_ratelimit_reserve(const config_t *cfg, err_t *err)
 {
-    memset(cfg, 0, sizeof(*cfg));
-    for (size_t i = 0; i < NROWS; i++) {
-        const char *value = get(ctx, rows[i].name);
-        if (value == NULL || value[0] == '\0')
-            value = rows[i].def;
-        int rc = load_row(cfg, &rows[i], value, err);
-        if (rc < 0)
-            return rc;
-    }
-    /* A batch waits for CONSUMER_BATCH_SIZE deliveries, which the broker only sends when the
-     * prefetch window admits them: a smaller prefetch would make every batch wait for its
-     * timer. */
-    if (cfg->consumer_prefetch < cfg->consumer_batch_size) {
-        return err_set(err, ERR_RANGE, "CONSUMER_PREFETCH",
-                       "CONSUMER_PREFETCH (%u) must be at least CONSUMER_BATCH_SIZE (%u)",
-                       cfg->consumer_prefetch, cfg->consumer_batch_size);
-    }
-    /* The rate limiter reserves, per client, a 4-byte time for each request of the window plus
-     * about 40 bytes of entry and bucket, for RATE_LIMIT_MAX_CLIENTS clients at start. Refuse a
-     * product that would reserve more than CONFIG_RATELIMIT_RESERVE_MAX. */
     uint64_t reserve =
         (uint64_t)cfg->rate_limit_max_clients * (40 + 4 * (uint64_t)cfg->rate_limit_max_requests);
     if (reserve > CONFIG_RATELIMIT_RESERVE_MAX) {
@@ -313,6 +307,37 @@ int config_load(config_t *cfg, config_getter_fn get, void *ctx, err_t *err)
     return 0;
 }
 
+int config_load(config_t *cfg, unsigned readers, config_getter_fn get, void *ctx, err_t *err)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *r = &rows[i];
+        if ((r->readers & readers) == 0)
+            continue;
+        const char *value = get(ctx, r->name);
+        if (value == NULL)
+            value = r->def;
+        else if (value[0] == '\0' && !r->empty_ok)
+            return err_set(err, ERR_PARSE, r->name,
+                           "%s is set but empty; unset it to use the default (%s)", r->name,
+                           r->def);
+        int rc = load_row(cfg, r, value, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (readers & CONFIG_CONSUMER) {
+        /* A batch waits for CONSUMER_BATCH_SIZE deliveries, which the broker only sends when the
+         * prefetch window admits them: a smaller prefetch would make every batch wait for its
+         * timer. */
+        if (cfg->consumer_prefetch < cfg->consumer_batch_size)
+            return err_set(err, ERR_RANGE, "CONSUMER_PREFETCH",
+                           "CONSUMER_PREFETCH (%u) must be at least CONSUMER_BATCH_SIZE (%u)",
+                           cfg->consumer_prefetch, cfg->consumer_batch_size);
+    }
+    if (readers & CONFIG_API)
+        return check_ratelimit_reserve(cfg, err);
+    return 0;
+}
 const char *config_env_getter(void *ctx, const char *name)
 {
     (void)ctx;
@@ -345,15 +370,19 @@ static void text_json_string(text_t *t, const char *s)
     text_printf(t, "\"%s\"", esc);
 }
 
-size_t config_format(const config_t *cfg, char *buf, size_t n)
+size_t config_format(const config_t *cfg, unsigned readers, char *buf, size_t n)
 {
     text_t t = {buf, n, 0};
     if (n > 0)
         buf[0] = '\0';
+    const char *sep = "";
     for (size_t i = 0; i < NROWS; i++) {
         const struct row *r = &rows[i];
+        if ((r->readers & readers) == 0)
+            continue;
         const char *field = (const char *)cfg + r->offset;
-        text_printf(&t, "%s\"%s\":", i > 0 ? "," : "", r->name);
+        text_printf(&t, "%s\"%s\":", sep, r->name);
+        sep = ",";
         switch (r->type) {
         case T_U32: {
             uint32_t v;
@@ -381,14 +410,24 @@ size_t config_format(const config_t *cfg, char *buf, size_t n)
     return t.len;
 }
 
-size_t config_describe(char *buf, size_t n)
+static const char *reader_names(unsigned readers)
+{
+    return readers == CONFIG_ALL ? "both" : readers == CONFIG_API ? "api" : "consumer";
+}
+
+size_t config_describe(unsigned readers, char *buf, size_t n)
 {
     text_t t = {buf, n, 0};
     if (n > 0)
         buf[0] = '\0';
-    text_printf(&t, "| Variable | Default | Range | Meaning |\n|---|---|---|---|\n");
+    /* The table of one program leaves out who reads each variable; the full one says. */
+    bool who = readers == CONFIG_ALL;
+    text_printf(&t, "| Variable |%s Default | Range | Meaning |\n|---|%s---|---|---|\n",
+                who ? " Read by |" : "", who ? "---|" : "");
     for (size_t i = 0; i < NROWS; i++) {
         const struct row *r = &rows[i];
+        if ((r->readers & readers) == 0)
+            continue;
         char range[64];
         if (r->type == T_U32)
             snprintf(range, sizeof(range), "%u..%u", r->min, r->max);
@@ -396,10 +435,13 @@ size_t config_describe(char *buf, size_t n)
             snprintf(range, sizeof(range), "at most %zu bytes", r->size - 1);
         else
             snprintf(range, sizeof(range), "%s", r->range);
+        text_printf(&t, "| `%s` |", r->name);
+        if (who)
+            text_printf(&t, " %s |", reader_names(r->readers));
         if (r->def[0] == '\0')
-            text_printf(&t, "| `%s` | (empty) | %s | %s |\n", r->name, range, r->help);
+            text_printf(&t, " (empty) | %s | %s |\n", range, r->help);
         else
-            text_printf(&t, "| `%s` | `%s` | %s | %s |\n", r->name, r->def, range, r->help);
+            text_printf(&t, " `%s` | %s | %s |\n", r->def, range, r->help);
     }
     return t.len;
 }

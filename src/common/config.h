@@ -2,8 +2,9 @@
 /*
  * Configuration of both services, from environment variables only, parsed once at start into a
  * config_t through one declarative table (name, type, field, default, bounds, secret, help).
- * The environment is read through an injected getter, so tests pass a fake one; this module is
- * the only place that reads the environment.
+ * Each program loads and checks only the variables it reads (CONFIG_API, CONFIG_CONSUMER). The
+ * environment is read through an injected getter, so tests pass a fake one; this module is the
+ * only place that reads the environment.
  * Thread: main loads; afterwards the config_t is frozen and read-only for every thread.
  */
 #ifndef AT_COMMON_CONFIG_H
@@ -14,10 +15,18 @@
 
 #include "common/err.h"
 
-#define CONFIG_URL_MAX   1024 /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
-#define CONFIG_QUEUE_MAX 201  /* RABBITMQ_QUEUE: at most 200 bytes */
-#define CONFIG_HOST_MAX  256  /* API_HOST, CONSUMER_METRICS_HOST */
-#define CONFIG_PATH_MAX  512  /* CONSUMER_HEALTH_FILE */
+#define CONFIG_URL_MAX     1024 /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
+#define CONFIG_QUEUE_MAX   201  /* RABBITMQ_QUEUE: at most 200 bytes */
+#define CONFIG_HOST_MAX    256  /* API_HOST, CONSUMER_METRICS_HOST */
+#define CONFIG_PATH_MAX    512  /* CONSUMER_HEALTH_FILE */
+#define CONFIG_BROKERS_MAX 1    /* URLs RABBITMQ_URL may list */
+
+/* Who reads a variable: a bit set. */
+enum config_reader {
+    CONFIG_API = 1 << 0,
+    CONFIG_CONSUMER = 1 << 1,
+    CONFIG_ALL = CONFIG_API | CONFIG_CONSUMER,
+};
 
 /* Every setting of both services; each field is the lower-case name of its variable.
  * Thread: frozen. */
@@ -59,24 +68,26 @@ typedef struct config {
  * stay valid until config_load returns. */
 typedef const char *(*config_getter_fn)(void *ctx, const char *name);
 
-/* Fills every field of cfg from its variable, read through get(ctx, name); an unset or empty
- * variable takes its default. Returns 0, or on the first bad value ERR_PARSE (not a number, not
- * a level name, not a URL of the accepted scheme) or ERR_RANGE (a number or length out of
+/* Fills the fields of the variables readers read (CONFIG_API, CONFIG_CONSUMER or both) from
+ * get(ctx, name); the other fields stay zero. An unset variable takes its default. A variable
+ * set to the empty string is an error, except for those whose default is empty (empty means
+ * "none" there, e.g. TRUST_PROXY_CIDRS). Returns 0, or on the first bad value ERR_PARSE (empty,
+ * not a number, not a level name, not a valid URL) or ERR_RANGE (a number or length out of
  * bounds, or a cross-field rule) with err->field = the variable's name and err->msg naming the
  * accepted range and the value (masked for secrets), e.g.
  *   API_PORT must be an integer between 1 and 65535 (got "abc")
  * After a failure the content of cfg is unspecified. Thread: main. */
-int config_load(config_t *cfg, config_getter_fn get, void *ctx, err_t *err);
+int config_load(config_t *cfg, unsigned readers, config_getter_fn get, void *ctx, err_t *err);
 
 /* The real getter: getenv(name); ctx is unused. Thread: main. */
 const char *config_env_getter(void *ctx, const char *name);
 
-/* Writes the effective configuration as JSON object members without braces
+/* Writes the effective configuration of readers' variables as JSON object members without braces
  * ("RABBITMQ_URL":"amqp://guest:***@127.0.0.1:5672/","API_PORT":3000,...) for the startup log
  * line, secrets masked. Always NUL-terminates when n > 0. Returns the length the full text
  * needs (excluding the NUL), like snprintf: a result >= n means the text was cut.
  * Thread: any (cfg is frozen). */
-size_t config_format(const config_t *cfg, char *buf, size_t n);
+size_t config_format(const config_t *cfg, unsigned readers, char *buf, size_t n);
 
 /* Writes url into out with the password of its userinfo replaced by "***"
  * (amqp://user:pass@host/ -> amqp://user:***@host/); a URL without a password is copied as is.
@@ -85,8 +96,9 @@ size_t config_format(const config_t *cfg, char *buf, size_t n);
  * NUL-terminated, cut to n bytes. Pure. */
 void config_mask_url(const char *url, char *out, size_t n);
 
-/* Writes a Markdown table of every variable (variable | default | range | meaning), one row
- * per table entry, for the README. Same return and truncation rule as config_format. Pure. */
-size_t config_describe(char *buf, size_t n);
+/* Writes a Markdown table of the variables readers read (variable | default | range | meaning;
+ * with CONFIG_ALL also a "Read by" column), one row per variable, for --help and the README.
+ * Same return and truncation rule as config_format. Pure. */
+size_t config_describe(unsigned readers, char *buf, size_t n);
 
 #endif

@@ -10,22 +10,41 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int listen_tcp(const char *host, uint32_t port, int backlog, int flags, const char *host_var,
-               const char *port_var, err_t *err)
+/* Resolves host:port for a passive socket into *res (freeaddrinfo). Returns 0 or ERR_INVAL. */
+static int resolve(const char *host, uint32_t port, const char *host_var, struct addrinfo **res,
+                   err_t *err)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
     char portstr[8];
     snprintf(portstr, sizeof(portstr), "%u", port);
-    int gai = getaddrinfo(host, portstr, &hints, &res);
+    int gai = getaddrinfo(host, portstr, &hints, res);
     if (gai != 0)
         return err_set(err, ERR_INVAL, host_var, "cannot resolve %s \"%s\": %s", host_var, host,
                        gai_strerror(gai));
+    return 0;
+}
+
+int listen_check_host(const char *host, const char *host_var, err_t *err)
+{
+    struct addrinfo *res = NULL;
+    int rc = resolve(host, 1, host_var, &res, err);
+    if (rc == 0)
+        freeaddrinfo(res);
+    return rc;
+}
+
+int listen_tcp(const char *host, uint32_t port, int backlog, int flags, const char *host_var,
+               const char *port_var, err_t *err)
+{
+    struct addrinfo *res = NULL;
+    int rc = resolve(host, port, host_var, &res, err);
+    if (rc < 0)
+        return rc;
     int type = SOCK_STREAM | SOCK_CLOEXEC | ((flags & LISTEN_NONBLOCK) ? SOCK_NONBLOCK : 0);
     int fd = socket(res->ai_family, type, 0);
-    int one = 1, rc = 0;
+    int one = 1;
     if (fd < 0) {
         rc = err_set(err, ERR_IO, NULL, "socket: %s", strerror(errno));
         goto out;

@@ -22,4 +22,8 @@ enum {
 int listen_tcp(const char *host, uint32_t port, int backlog, int flags, const char *host_var,
                const char *port_var, err_t *err);
 
+/* Checks that host (a name or numeric address) resolves, as listen_tcp will need, so that a
+ * program can refuse a bad setting at start. Returns 0, or ERR_INVAL with err naming host_var. */
+int listen_check_host(const char *host, const char *host_var, err_t *err);
+
 #endif

@@ -236,3 +236,15 @@ bool log_throttle_allow(log_throttle_t *t, int64_t now_ms, int64_t interval_ms,
         t->suppressed++;
     return false;
 }
+
+void log_emit_err(const char *module, const char *what, const err_t *err)
+{
+    char field[ERR_FIELD_MAX * 6 + 1];
+    char kv[sizeof(field) + 16];
+    kv[0] = '\0';
+    if (err->field[0] != '\0') {
+        log_json_escape(field, sizeof(field), err->field, strlen(err->field));
+        snprintf(kv, sizeof(kv), "\"variable\":\"%s\"", field);
+    }
+    log_emit(LOG_LEVEL_ERROR, module, kv[0] != '\0' ? kv : NULL, "%s: %s", what, err->msg);
+}

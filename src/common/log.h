@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/err.h"
+
 enum { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN = 1, LOG_LEVEL_INFO = 2, LOG_LEVEL_DEBUG = 3 };
 
 /* Longest line written, newline included; a longer message is cut on a UTF-8 boundary and ends
@@ -52,6 +54,10 @@ void log_set_thread(const char *name);
 void log_emit(int level, const char *module, const char *kv, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Writes err at error level as "<what>: <err->msg>" with err->field, when set, as the member
+ * "variable" (see LOG_ERROR_ERR). Thread: any. */
+void log_emit_err(const char *module, const char *what, const err_t *err);
+
 #define LOG_AT_(lvl, kv, ...)                                                                      \
     (log_get_level() >= (lvl) ? log_emit((lvl), LOG_MODULE, (kv), __VA_ARGS__) : (void)0)
 #define LOG_ERROR(...)        LOG_AT_(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
@@ -59,9 +65,12 @@ void log_emit(int level, const char *module, const char *kv, const char *fmt, ..
 #define LOG_INFO(...)         LOG_AT_(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
 #define LOG_DEBUG(...)        LOG_AT_(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)
 #define LOG_ERROR_KV(kv, ...) LOG_AT_(LOG_LEVEL_ERROR, kv, __VA_ARGS__)
-#define LOG_WARN_KV(kv, ...)  LOG_AT_(LOG_LEVEL_WARN, kv, __VA_ARGS__)
-#define LOG_INFO_KV(kv, ...)  LOG_AT_(LOG_LEVEL_INFO, kv, __VA_ARGS__)
-#define LOG_DEBUG_KV(kv, ...) LOG_AT_(LOG_LEVEL_DEBUG, kv, __VA_ARGS__)
+/* Logs err at error level as "<what>: <err->msg>", with err->field (when set) as the field
+ * "variable": how a program reports a bad setting before it exits 2. */
+#define LOG_ERROR_ERR(what, err) log_emit_err(LOG_MODULE, what, err)
+#define LOG_WARN_KV(kv, ...)     LOG_AT_(LOG_LEVEL_WARN, kv, __VA_ARGS__)
+#define LOG_INFO_KV(kv, ...)     LOG_AT_(LOG_LEVEL_INFO, kv, __VA_ARGS__)
+#define LOG_DEBUG_KV(kv, ...)    LOG_AT_(LOG_LEVEL_DEBUG, kv, __VA_ARGS__)
 
 /* Writes src[0..src_len) into dst as the inside of a JSON string (no quotes): '"', '\\' and
  * control characters escaped, other bytes copied. Always NUL-terminates when dst_len > 0; when

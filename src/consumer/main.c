@@ -52,7 +52,7 @@ static int health_check(void)
 {
     config_t cfg;
     err_t err;
-    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
+    if (config_load(&cfg, CONFIG_CONSUMER, config_env_getter, NULL, &err) < 0) {
         LOG_ERROR("health: bad configuration: %s", err.msg);
         return 1;
     }
@@ -257,7 +257,7 @@ static bool workers_alive(worker_t **w, unsigned n, int64_t now)
 static int usage(void)
 {
     static char table[16384];
-    config_describe(table, sizeof(table));
+    config_describe(CONFIG_CONSUMER, table, sizeof(table));
     printf("usage: activity-consumer [--help | --health]\n\n"
            "Consumes RABBITMQ_QUEUE with manual acks and stores each event in the `activities`\n"
            "collection of DATABASE_URL's database, acking only after the write.\n"
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 
     config_t cfg;
     err_t err;
-    if (config_load(&cfg, config_env_getter, NULL, &err) < 0) {
+    if (config_load(&cfg, CONFIG_CONSUMER, config_env_getter, NULL, &err) < 0) {
         LOG_ERROR("%s", err.msg);
         return 2;
     }
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
     }
 
     static char cfgtext[4096];
-    config_format(&cfg, cfgtext, sizeof(cfgtext));
+    config_format(&cfg, CONFIG_CONSUMER, cfgtext, sizeof(cfgtext));
     LOG_INFO_KV(cfgtext, "activity-consumer starting with %u workers", nworkers);
 
     mongoc_log_set_handler(mongoc_log_cb, NULL);

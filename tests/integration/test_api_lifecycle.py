@@ -111,13 +111,47 @@ class Configuration(unittest.TestCase):
             harness.delete_queues(full["RABBITMQ_QUEUE"], full["RABBITMQ_QUEUE"] + ".dlq")
 
     def test_lifecycle_bad_setting_exits_2_naming_it(self):
-        cases = {"API_PORT": "abc", "RATE_LIMIT_MAX_REQUESTS": "0", "MAX_BODY_BYTES": "-1",
-                 "RABBITMQ_URL": "http://localhost/", "LOG_LEVEL": "chatty"}
-        for name, value in cases.items():
-            with self.subTest(name):
+        cases = [("API_PORT", "abc"), ("RATE_LIMIT_MAX_REQUESTS", "0"), ("MAX_BODY_BYTES", "-1"),
+                 ("RABBITMQ_URL", "http://localhost/"), ("LOG_LEVEL", "chatty"),
+                 # Each of these once started an API that could never work.
+                 ("RABBITMQ_URL", "amqp://nohost:1:2:3"),
+                 ("API_HOST", "no-such-host.invalid"),
+                 ("TRUST_PROXY_CIDRS", "10.0.0.0/33"),
+                 # Set but empty is not "unset": it is refused, naming the variable.
+                 ("RABBITMQ_QUEUE", ""), ("API_PORT", "")]
+        for name, value in cases:
+            with self.subTest(name=name, value=value):
                 proc = self.run_api(**{name: value})
                 self.assertEqual(proc.returncode, 2, proc.stderr)
-                self.assertIn(name, proc.stderr)
+                # The error is a JSON log line like every other, naming the variable.
+                lines = [json.loads(line) for line in proc.stderr.splitlines() if line]
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertEqual(lines[0]["level"], "error")
+                self.assertEqual(lines[0]["variable"], name)
+                self.assertIn(name, lines[0]["msg"])
+
+    def test_lifecycle_ignores_the_consumers_settings(self):
+        # The API reads only its own variables: the consumer's, even invalid, do not stop it.
+        api = harness.ApiProcess("config-own", env={"CONSUMER_PREFETCH": "50",
+                                                    "DATABASE_URL": "not-a-url",
+                                                    "MONGO_POOL_MAX": "0"})
+        try:
+            api.start()
+            self.assertEqual(api.get("/ready").status, 200)
+        finally:
+            rc = api.stop()
+            harness.delete_queues(api.queue, api.queue + ".dlq")
+        self.assertEqual(rc, 0, api.log_tail())
+        self.assertNotIn("CONSUMER_PREFETCH", api.log_text())
+
+    def test_lifecycle_help_lists_only_its_own_variables(self):
+        proc = subprocess.run([harness.API_BIN, "--help"], capture_output=True, text=True,
+                              timeout=15)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("| `API_PORT` |", proc.stdout)
+        self.assertIn("| `RABBITMQ_URL` |", proc.stdout)
+        self.assertNotIn("CONSUMER_", proc.stdout)
+        self.assertNotIn("DATABASE_URL", proc.stdout)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ static int load_one(config_t *cfg, const char *name, const char *value, err_t *e
 {
     fake_env_t env = {0};
     env_set(&env, name, value);
-    return config_load(cfg, fake_get, &env, err);
+    return config_load(cfg, CONFIG_ALL, fake_get, &env, err);
 }
 
 /* Every integer variable with its field and bounds, as the contract states them. */
@@ -92,7 +92,7 @@ START_TEST(test_config_defaults_when_unset)
     fake_env_t env = {0};
     config_t cfg;
     err_t err = {0};
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), 0);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), 0);
     ck_assert_str_eq(cfg.rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/");
     ck_assert_str_eq(cfg.rabbitmq_queue, "user_activities");
     ck_assert_str_eq(cfg.database_url, "mongodb://127.0.0.1:27017/activity_db");
@@ -105,15 +105,73 @@ START_TEST(test_config_defaults_when_unset)
 }
 END_TEST
 
-START_TEST(test_config_empty_value_takes_default)
+START_TEST(test_config_empty_value_is_an_error)
+{
+    static const char *const names[] = {"API_PORT",     "RABBITMQ_QUEUE", "LOG_LEVEL",
+                                        "RABBITMQ_URL", "DATABASE_URL",   "API_HOST"};
+    config_t cfg;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        err_t err = {0};
+        ck_assert_int_eq(load_one(&cfg, names[i], "", &err), ERR_PARSE);
+        ck_assert_str_eq(err.field, names[i]);
+        ck_assert_ptr_nonnull(strstr(err.msg, "is set but empty; unset it to use the default"));
+    }
+    err_t err = {0};
+    ck_assert_int_eq(load_one(&cfg, "RABBITMQ_QUEUE", "", &err), ERR_PARSE);
+    ck_assert_str_eq(err.msg, "RABBITMQ_QUEUE is set but empty; unset it to use the default "
+                              "(user_activities)");
+}
+END_TEST
+
+START_TEST(test_config_empty_means_none_where_the_default_is_empty)
 {
     config_t cfg;
-    ck_assert_int_eq(load_one(&cfg, "API_PORT", "", NULL), 0);
-    ck_assert_uint_eq(cfg.api_port, 3000);
-    ck_assert_int_eq(load_one(&cfg, "RABBITMQ_QUEUE", "", NULL), 0);
-    ck_assert_str_eq(cfg.rabbitmq_queue, "user_activities");
-    ck_assert_int_eq(load_one(&cfg, "LOG_LEVEL", "", NULL), 0);
-    ck_assert_int_eq(cfg.log_level, LOG_LEVEL_INFO);
+    ck_assert_int_eq(load_one(&cfg, "TRUST_PROXY_CIDRS", "", NULL), 0);
+    ck_assert_str_eq(cfg.trust_proxy_cidrs, "");
+    ck_assert_int_eq(load_one(&cfg, "CONSUMER_HEALTH_FILE", "", NULL), 0);
+    ck_assert_str_eq(cfg.consumer_health_file, "");
+}
+END_TEST
+
+/* ---- each program reads its own variables ---- */
+
+START_TEST(test_config_each_program_checks_only_what_it_reads)
+{
+    fake_env_t env = {0};
+    config_t cfg;
+    err_t err = {0};
+    env_set(&env, "API_PORT", "0");            /* bad, but only the API reads it */
+    env_set(&env, "CONSUMER_PREFETCH", "50");  /* bad with the default batch size (100) */
+    env_set(&env, "RABBITMQ_QUEUE", "events"); /* read by both */
+    ck_assert_int_eq(config_load(&cfg, CONFIG_CONSUMER, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_str_eq(err.field, "CONSUMER_PREFETCH");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_str_eq(err.field, "API_PORT");
+
+    env_set(&env, "API_PORT", "3001");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, &err), 0);
+    ck_assert_uint_eq(cfg.api_port, 3001);
+    ck_assert_str_eq(cfg.rabbitmq_queue, "events");
+    ck_assert_uint_eq(cfg.consumer_prefetch, 0); /* not the API's: left zero */
+    ck_assert_str_eq(cfg.database_url, "");
+
+    env_set(&env, "CONSUMER_PREFETCH", "500");
+    env_set(&env, "API_PORT", "0");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_CONSUMER, fake_get, &env, &err), 0);
+    ck_assert_uint_eq(cfg.consumer_prefetch, 500);
+    ck_assert_str_eq(cfg.rabbitmq_queue, "events");
+    ck_assert_uint_eq(cfg.api_port, 0);
+
+    char text[8192];
+    config_format(&cfg, CONFIG_CONSUMER, text, sizeof(text));
+    ck_assert_ptr_null(strstr(text, "API_PORT"));
+    ck_assert_ptr_nonnull(strstr(text, "\"CONSUMER_PREFETCH\":500"));
+    ck_assert_ptr_nonnull(strstr(text, "\"RABBITMQ_QUEUE\":\"events\""));
+    config_describe(CONFIG_API, text, sizeof(text));
+    ck_assert_ptr_null(strstr(text, "CONSUMER_"));
+    ck_assert_ptr_null(strstr(text, "DATABASE_URL"));
+    ck_assert_ptr_nonnull(strstr(text, "| `RABBITMQ_URL` | `amqp://"));
+    ck_assert_ptr_nonnull(strstr(text, "| `API_PORT` | `3000` |"));
 }
 END_TEST
 
@@ -147,7 +205,7 @@ START_TEST(test_config_every_variable_overridden)
 
     config_t cfg;
     err_t err = {0};
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), 0);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), 0);
     ck_assert_str_eq(cfg.rabbitmq_url, "amqp://u:p@broker:5671/vh");
     ck_assert_str_eq(cfg.rabbitmq_queue, "events.v2");
     ck_assert_str_eq(cfg.database_url, "mongodb+srv://u:p@cluster.example.com/events?w=majority");
@@ -186,7 +244,7 @@ static int load_u32(config_t *cfg, const char *name, uint32_t value, err_t *err)
     env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "1");
     snprintf(text, sizeof(text), "%u", value);
     env_set(&env, name, text);
-    return config_load(cfg, fake_get, &env, err);
+    return config_load(cfg, CONFIG_ALL, fake_get, &env, err);
 }
 
 START_TEST(test_config_integer_bounds)
@@ -305,29 +363,34 @@ START_TEST(test_config_rate_limit_reserve_is_bounded)
     /* 64 clients x 1e6 requests: about 256 MiB, accepted (the benchmark's setting). */
     env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "1000000");
     env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "64");
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), 0);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), 0);
     /* The default 100000 clients x 1e5 requests would reserve about 38 GiB. */
     env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "100000");
     env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "100000");
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), ERR_RANGE);
     ck_assert_str_eq(err.field, "RATE_LIMIT_MAX_CLIENTS");
     ck_assert_ptr_nonnull(strstr(err.msg, "MiB"));
 }
 END_TEST
 
-START_TEST(test_config_rabbitmq_url_scheme)
+START_TEST(test_config_rabbitmq_url_parsed_in_full)
 {
     config_t cfg;
     err_t err = {0};
     ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "amqp://h/", &err), 0);
     ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "amqps://h:5671/", &err), ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "TLS"));
     ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "http://h/", &err), ERR_PARSE);
     ck_assert_str_eq(err.field, "RABBITMQ_URL");
-    ck_assert_str_eq(
-        err.msg,
-        "RABBITMQ_URL must start with amqp:// (amqps:// is not supported) (got \"http://h/\")");
+    ck_assert_str_eq(err.msg, "RABBITMQ_URL is not a valid AMQP URL: must start with amqp:// "
+                              "(got \"http://h/\")");
     ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "AMQP://h/", &err), ERR_PARSE);
     ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "localhost:5672", &err), ERR_PARSE);
+    /* Found by a user: this once started the API, which then answered 503 for ever. */
+    ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "amqp://nohost:1:2:3", &err), ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "port"));
+    ck_assert_int_eq(load_one(&cfg, "RABBITMQ_URL", "amqp://u:p@:5672/", &err), ERR_PARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "host is empty"));
 }
 END_TEST
 
@@ -394,12 +457,12 @@ START_TEST(test_config_prefetch_at_least_batch_size)
     err_t err = {0};
     env_set(&env, "CONSUMER_PREFETCH", "50");
     env_set(&env, "CONSUMER_BATCH_SIZE", "51");
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), ERR_RANGE);
     ck_assert_str_eq(err.field, "CONSUMER_PREFETCH");
     ck_assert_str_eq(err.msg, "CONSUMER_PREFETCH (50) must be at least CONSUMER_BATCH_SIZE (51)");
 
     env_set(&env, "CONSUMER_BATCH_SIZE", "50");
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, &err), 0);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, &err), 0);
     ck_assert_uint_eq(cfg.consumer_prefetch, 50);
     ck_assert_uint_eq(cfg.consumer_batch_size, 50);
 
@@ -466,9 +529,9 @@ START_TEST(test_config_format_is_json_with_secrets_masked)
     char buf[8192], json[8200];
     env_set(&env, "DATABASE_URL", "mongodb://app:s3cret@db:27017/activity_db");
     env_set(&env, "API_HOST", "host\"with\\quote");
-    ck_assert_int_eq(config_load(&cfg, fake_get, &env, NULL), 0);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &env, NULL), 0);
 
-    size_t len = config_format(&cfg, buf, sizeof(buf));
+    size_t len = config_format(&cfg, CONFIG_ALL, buf, sizeof(buf));
     ck_assert_uint_eq(len, strlen(buf));
     ck_assert_ptr_null(strstr(buf, "s3cret"));
     ck_assert_ptr_null(strstr(buf, "guest:guest"));
@@ -493,27 +556,31 @@ START_TEST(test_config_format_reports_needed_length)
 {
     config_t cfg;
     char full[8192], small[32];
-    ck_assert_int_eq(config_load(&cfg, fake_get, &(fake_env_t){0}, NULL), 0);
-    size_t need = config_format(&cfg, full, sizeof(full));
-    ck_assert_uint_eq(config_format(&cfg, small, sizeof(small)), need);
+    ck_assert_int_eq(config_load(&cfg, CONFIG_ALL, fake_get, &(fake_env_t){0}, NULL), 0);
+    size_t need = config_format(&cfg, CONFIG_ALL, full, sizeof(full));
+    ck_assert_uint_eq(config_format(&cfg, CONFIG_ALL, small, sizeof(small)), need);
     ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
     ck_assert_int_eq(strncmp(small, full, sizeof(small) - 1), 0);
-    ck_assert_uint_eq(config_format(&cfg, NULL, 0), need);
+    ck_assert_uint_eq(config_format(&cfg, CONFIG_ALL, NULL, 0), need);
 }
 END_TEST
 
 START_TEST(test_config_describe_lists_every_variable)
 {
     char buf[16384];
-    size_t len = config_describe(buf, sizeof(buf));
+    size_t len = config_describe(CONFIG_ALL, buf, sizeof(buf));
     ck_assert_uint_gt(len, 0);
     ck_assert_uint_lt(len, sizeof(buf));
     ck_assert_uint_eq(len, strlen(buf));
-    static const char head[] = "| Variable | Default | Range | Meaning |\n|---|---|---|---|\n";
+    static const char head[] =
+        "| Variable | Read by | Default | Range | Meaning |\n|---|---|---|---|---|\n";
     ck_assert_int_eq(strncmp(buf, head, sizeof(head) - 1), 0);
-    ck_assert_ptr_nonnull(strstr(buf, "| `API_PORT` | `3000` | 1..65535 | "));
-    ck_assert_ptr_nonnull(strstr(buf, "| `TRUST_PROXY_CIDRS` | (empty) | at most 1023 bytes | "));
-    ck_assert_ptr_nonnull(strstr(buf, "| `LOG_LEVEL` | `info` | error, warn, info, debug | "));
+    ck_assert_ptr_nonnull(strstr(buf, "| `API_PORT` | api | `3000` | 1..65535 | "));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "| `TRUST_PROXY_CIDRS` | api | (empty) | at most 1023 bytes | "));
+    ck_assert_ptr_nonnull(
+        strstr(buf, "| `LOG_LEVEL` | both | `info` | error, warn, info, debug | "));
+    ck_assert_ptr_nonnull(strstr(buf, "| `MONGO_POOL_MAX` | consumer | `16` | "));
     size_t lines = 0;
     for (const char *p = buf; *p != '\0'; p++)
         lines += *p == '\n';
@@ -542,7 +609,9 @@ static Suite *config_suite(void)
 
     tc = tcase_create("defaults");
     tcase_add_test(tc, test_config_defaults_when_unset);
-    tcase_add_test(tc, test_config_empty_value_takes_default);
+    tcase_add_test(tc, test_config_empty_value_is_an_error);
+    tcase_add_test(tc, test_config_empty_means_none_where_the_default_is_empty);
+    tcase_add_test(tc, test_config_each_program_checks_only_what_it_reads);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("overrides");
@@ -561,7 +630,7 @@ static Suite *config_suite(void)
     tc = tcase_create("strings");
     tcase_add_test(tc, test_config_queue_rules);
     tcase_add_test(tc, test_config_string_length_limit);
-    tcase_add_test(tc, test_config_rabbitmq_url_scheme);
+    tcase_add_test(tc, test_config_rabbitmq_url_parsed_in_full);
     tcase_add_test(tc, test_config_rate_limit_reserve_is_bounded);
     tcase_add_test(tc, test_config_database_url_names_database);
     tcase_add_test(tc, test_config_error_masks_secret_value);
