@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/jsonesc.h"
 #include "common/rfc3339.h"
+#include "common/utf8.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -55,38 +56,6 @@ int log_get_level(void)
 void log_set_thread(const char *name)
 {
     snprintf(thread_name, sizeof(thread_name), "%s", name ? name : "");
-}
-
-/* Returns the length of the well-formed UTF-8 sequence at s[0..n), or 0 if it is not one
- * (stray continuation byte, overlong form, surrogate, beyond U+10FFFF, cut short). */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        len = 2;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        len = 3;
-        if (s[0] == 0xE0)
-            lo = 0xA0;
-        else if (s[0] == 0xED)
-            hi = 0x9F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        len = 4;
-        if (s[0] == 0xF0)
-            lo = 0x90;
-        else if (s[0] == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    }
-    return len;
 }
 
 /* The escaper behind log_json_escape. Invalid UTF-8 becomes U+FFFD so every line stays valid

@@ -13,6 +13,11 @@
 
 #define UTF8_SEQ_MAX 4 /* bytes in the longest encoded code point */
 
+/* Returns the length (1..UTF8_SEQ_MAX) of the well-formed sequence that starts s[0..n), or 0
+ * when s does not start with one (stray continuation byte, overlong form, surrogate, beyond
+ * U+10FFFF, cut short by n, or n == 0). */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
+
 /* Returns the offset of the first byte of s[0..len) that does not start a well-formed UTF-8
  * sequence (Unicode table 3-7), or len when all of s is well-formed. s may hold NUL bytes and
  * may be NULL when len is 0. */

@@ -57,6 +57,31 @@ START_TEST(test_utf8_invalid_at_takes_nul_and_empty)
 }
 END_TEST
 
+START_TEST(test_utf8_seq_len_measures_one_sequence)
+{
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},
+        {"\xe2\x82\xac", 3, 3},
+        {"\xf0\x9f\x98\x80", 4, 4},
+        {"\xc3", 1, 0},
+        {"\x80", 1, 0},
+        {"\xc0\xaf", 2, 0},
+        {"\xed\xa0\x80", 3, 0},
+        {"\xf4\x90\x80\x80", 4, 0},
+        {"\xe2\x82", 2, 0},
+        {"", 0, 0},
+        {"\xff", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ck_assert_uint_eq(utf8_seq_len((const unsigned char *)cases[i].s, cases[i].n),
+                          cases[i].want);
+}
+END_TEST
+
 START_TEST(test_utf8_next_decodes_each_length)
 {
     static const unsigned char s[] = "a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80";
@@ -109,6 +134,7 @@ static Suite *utf8_suite(void)
     tcase_add_loop_test(tc, test_utf8_invalid_at_finds_the_first_bad_byte, 0,
                         (int)(sizeof(check_cases) / sizeof(check_cases[0])));
     tcase_add_test(tc, test_utf8_invalid_at_takes_nul_and_empty);
+    tcase_add_test(tc, test_utf8_seq_len_measures_one_sequence);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("code points");
