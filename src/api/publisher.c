@@ -64,11 +64,14 @@ static entry_t *entry_of(publisher_t *p, uint64_t tag)
     return &p->entries[tag & p->mask];
 }
 
-static void answer(publisher_t *p, entry_t *e, pub_status_t status)
+/* Reports e's outcome unless it was reported already, and counts it in the one outcome counter
+ * given, so that each job lands in exactly one of them. */
+static void answer(publisher_t *p, entry_t *e, pub_status_t status, _Atomic uint64_t *counter)
 {
     if (e->answered)
         return;
     e->answered = true;
+    stat_add(counter, 1);
     p->complete(p->complete_ctx, e->loop, e->ticket, status, e->enqueued_ms);
 }
 
@@ -104,12 +107,8 @@ publisher_t *publisher_create(const publisher_opts_t *o, const pub_transport_t *
 /* Answers every unanswered entry and forgets all of them: the tags died with the channel. */
 static void fail_all(publisher_t *p)
 {
-    for (uint64_t tag = p->oldest; tag < p->next_tag; tag++) {
-        entry_t *e = entry_of(p, tag);
-        if (!e->answered)
-            stat_add(&p->stats.unavailable, 1);
-        answer(p, e, PUB_UNAVAILABLE);
-    }
+    for (uint64_t tag = p->oldest; tag < p->next_tag; tag++)
+        answer(p, entry_of(p, tag), PUB_UNAVAILABLE, &p->stats.unavailable);
     p->oldest = p->next_tag = p->timeout_at = 1;
     update_inflight(p);
 }
@@ -178,12 +177,12 @@ static void settle(publisher_t *p, uint64_t tag, pub_status_t status)
     if (e->settled)
         return;
     e->settled = true;
-    if (!e->answered) {
-        if (status == PUB_CONFIRMED && e->returned)
-            status = PUB_REFUSED; /* unroutable: acked by the broker but stored nowhere */
-        stat_add(status == PUB_CONFIRMED ? &p->stats.confirmed : &p->stats.nacked, 1);
-        answer(p, e, status);
-    }
+    if (status == PUB_REFUSED)
+        answer(p, e, PUB_REFUSED, &p->stats.nacked);
+    else if (e->returned) /* unroutable: acked by the broker but stored nowhere */
+        answer(p, e, PUB_REFUSED, &p->stats.returned);
+    else
+        answer(p, e, PUB_CONFIRMED, &p->stats.confirmed);
 }
 
 static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
@@ -208,7 +207,7 @@ static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
         return;
     }
     case PUB_EV_RETURN:
-        stat_add(&p->stats.returned, 1);
+        /* Only marked here: the message is counted (as returned) when its ack answers it. */
         for (uint64_t tag = p->oldest; tag < p->next_tag; tag++) {
             entry_t *e = entry_of(p, tag);
             /* Returns come in publish order: skip a message already returned, in case a
@@ -240,10 +239,8 @@ static void expire(publisher_t *p, int64_t now_ms)
         entry_t *e = entry_of(p, p->timeout_at);
         if (e->deadline_ms > now_ms)
             break;
-        if (!e->settled && !e->answered) {
-            stat_add(&p->stats.timed_out, 1);
-            answer(p, e, PUB_TIMEOUT);
-        }
+        if (!e->settled)
+            answer(p, e, PUB_TIMEOUT, &p->stats.timed_out);
     }
 }
 

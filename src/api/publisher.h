@@ -85,14 +85,18 @@ typedef struct publisher_opts {
     uint64_t seed;               /* jitter seed */
 } publisher_opts_t;
 
-/* Counters readable from any thread (relaxed atomics: monotonic statistics only). */
+/* Counters readable from any thread (relaxed atomics: monotonic statistics only).
+ * The five outcome counters, confirmed to unavailable, split the jobs answered so far: each job
+ * is counted once, in exactly one of them, when its completion is reported, so their sum is the
+ * number of jobs submitted minus those still unanswered.
+ * Thread: written by amqp (owner), read by any. */
 typedef struct publisher_stats {
     _Atomic uint64_t published;
-    _Atomic uint64_t confirmed;
-    _Atomic uint64_t nacked; /* every PUB_REFUSED outcome: nacks, and acks of returned messages */
-    _Atomic uint64_t returned;
-    _Atomic uint64_t timed_out;
-    _Atomic uint64_t unavailable;
+    _Atomic uint64_t confirmed;   /* PUB_CONFIRMED */
+    _Atomic uint64_t nacked;      /* PUB_REFUSED by a nack */
+    _Atomic uint64_t returned;    /* PUB_REFUSED by a basic.return (unroutable), then its ack */
+    _Atomic uint64_t timed_out;   /* PUB_TIMEOUT */
+    _Atomic uint64_t unavailable; /* PUB_UNAVAILABLE */
     _Atomic uint64_t connects;
     _Atomic uint64_t connection_losses;
     _Atomic uint32_t inflight;

@@ -149,9 +149,29 @@ static void on_event(void *ctx, const batch_event_t *ev)
     events.n++;
 }
 
-static batch_params_t params(uint32_t size, uint32_t ms, uint32_t retry_max_ms)
+static batch_t *b; /* the batch under test: made by start(), destroyed by teardown() */
+
+/* The fixture: empty fakes and a fake clock; the test makes its batch with start(). */
+static void setup(void)
 {
-    return (batch_params_t){
+    memset(&broker, 0, sizeof(broker));
+    memset(&store, 0, sizeof(store));
+    memset(&events, 0, sizeof(events));
+    clk.mono = 1000000;
+    clk.wall = 1700000000000;
+    b = NULL;
+}
+
+static void teardown(void)
+{
+    batch_destroy(b);
+    b = NULL;
+}
+
+/* Creates b over the fakes (backoff 100..1000 ms). */
+static void start(uint32_t size, uint32_t ms, uint32_t retry_max_ms)
+{
+    batch_params_t p = {
         .batch_size = size,
         .batch_ms = ms,
         .retry_max_ms = retry_max_ms,
@@ -163,15 +183,46 @@ static batch_params_t params(uint32_t size, uint32_t ms, uint32_t retry_max_ms)
         .store = {fs_insert, fs_ping, NULL},
         .event_cb = on_event,
     };
+    b = batch_create(&p);
+    ck_assert_ptr_nonnull(b);
 }
 
-static void reset(void)
+/* Scripts the answer to insert number `call`: rc < 0 fails the whole insert; otherwise one
+ * letter per document: S stored, D duplicate (code 11000), P permanent (code 121), T transient.
+ * Inserts past the last one scripted store everything. */
+static void script(size_t call, int rc, const char *outcomes)
 {
-    memset(&broker, 0, sizeof(broker));
-    memset(&store, 0, sizeof(store));
-    memset(&events, 0, sizeof(events));
-    clk.mono = 1000000;
-    clk.wall = 1700000000000;
+    ck_assert_uint_lt(call, CALLS_MAX);
+    if (store.nscript <= call)
+        store.nscript = call + 1;
+    insert_script_t *sc = &store.script[call];
+    sc->rc = rc;
+    for (size_t i = 0; outcomes[i] != '\0'; i++) {
+        switch (outcomes[i]) {
+        case 'S':
+            sc->outcomes[i] = BATCH_OUTCOME_STORED;
+            break;
+        case 'D':
+            sc->outcomes[i] = BATCH_OUTCOME_DUPLICATE;
+            sc->codes[i] = 11000;
+            break;
+        case 'P':
+            sc->outcomes[i] = BATCH_OUTCOME_PERMANENT;
+            sc->codes[i] = 121;
+            break;
+        default:
+            ck_assert_int_eq(outcomes[i], 'T');
+            sc->outcomes[i] = BATCH_OUTCOME_TRANSIENT;
+        }
+    }
+}
+
+/* Scripts every insert to fail with rc. */
+static void script_failures(int rc)
+{
+    for (size_t i = 0; i < CALLS_MAX; i++)
+        store.script[i].rc = rc;
+    store.nscript = CALLS_MAX;
 }
 
 /* A message body as activity_encode writes it, with id ...000n. */
@@ -185,111 +236,124 @@ static char *message(unsigned n, char *buf, size_t len)
     return buf;
 }
 
-static void offer_valid(batch_t *b, uint64_t tag)
+/* Offers a valid message for each tag first..last. */
+static void offer(uint64_t first, uint64_t last)
 {
-    char buf[512];
-    message((unsigned)tag, buf, sizeof(buf));
-    ck_assert_int_eq(batch_offer(b, tag, buf, strlen(buf)), 0);
+    for (uint64_t tag = first; tag <= last; tag++) {
+        char buf[512];
+        message((unsigned)tag, buf, sizeof(buf));
+        ck_assert_int_eq(batch_offer(b, tag, buf, strlen(buf)), 0);
+    }
 }
 
-static void offer_raw(batch_t *b, uint64_t tag, const char *body)
+/* Offers one full batch whose first insert answers `outcomes` (one letter per message, see
+ * script) and ticks once: tags 1..n, batch_size n. */
+static void flush_one_batch(const char *outcomes)
+{
+    size_t n = strlen(outcomes);
+    script(0, 0, outcomes);
+    start((uint32_t)n, 1000, 5000);
+    offer(1, n);
+    ck_assert_int_eq(batch_tick(b), 0);
+}
+
+static void offer_raw(uint64_t tag, const char *body)
 {
     ck_assert_int_eq(batch_offer(b, tag, body, strlen(body)), 0);
 }
 
-static void assert_op(size_t i, enum op_kind k, uint64_t tag, bool multiple, bool requeue)
+/* Checks every broker call so far, written as "ack 3 multiple, reject 7, nack 0 multiple
+ * requeue, pause, resume" ("" for none). A failure prints both lists. */
+static void expect_ops(const char *want)
 {
-    ck_assert_uint_lt(i, broker.n);
-    ck_assert_int_eq(broker.ops[i].kind, k);
-    ck_assert_uint_eq(broker.ops[i].tag, tag);
-    ck_assert_int_eq(broker.ops[i].multiple, multiple);
-    ck_assert_int_eq(broker.ops[i].requeue, requeue);
+    static const char *const names[] = {[OP_ACK] = "ack",
+                                        [OP_REJECT] = "reject",
+                                        [OP_NACK] = "nack",
+                                        [OP_PAUSE] = "pause",
+                                        [OP_RESUME] = "resume"};
+    char got[1024] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < broker.n && at < sizeof(got); i++) {
+        const op_t *o = &broker.ops[i];
+        bool flow = o->kind == OP_PAUSE || o->kind == OP_RESUME;
+        at += (size_t)snprintf(got + at, sizeof(got) - at, "%s%s", i ? ", " : "", names[o->kind]);
+        if (!flow || o->tag != 0)
+            at += (size_t)snprintf(got + at, sizeof(got) - at, " %llu", (unsigned long long)o->tag);
+        if (o->multiple && at < sizeof(got))
+            at += (size_t)snprintf(got + at, sizeof(got) - at, " multiple");
+        if (o->requeue && at < sizeof(got))
+            at += (size_t)snprintf(got + at, sizeof(got) - at, " requeue");
+    }
+    ck_assert_uint_lt(at, sizeof(got));
+    ck_assert_str_eq(got, want);
 }
 
-static const batch_event_t *find_event(batch_event_kind_t k)
+/* Returns the first event of kind k, failing the test if there is none. */
+static const batch_event_t *expect_event(batch_event_kind_t k)
 {
-    for (size_t i = 0; i < events.n; i++)
+    const batch_event_t *found = NULL;
+    for (size_t i = 0; i < events.n && found == NULL; i++)
         if (events.ev[i].kind == k)
-            return &events.ev[i];
-    return NULL;
+            found = &events.ev[i];
+    ck_assert_ptr_nonnull(found);
+    return found;
 }
 
 /* ---- parsing and poison ------------------------------------------------------------------ */
 
 START_TEST(test_batch_offer_holds_valid_message)
 {
-    reset();
-    batch_t *b = batch_create(&(batch_params_t){0});
-    ck_assert_ptr_null(b);
-    batch_params_t p = params(10, 1000, 5000);
-    b = batch_create(&p);
-    offer_valid(b, 1);
+    ck_assert_ptr_null(batch_create(&(batch_params_t){0}));
+    start(10, 1000, 5000);
+    offer(1, 1);
     ck_assert_uint_eq(batch_held(b), 1);
-    ck_assert_uint_eq(broker.n, 0);
+    expect_ops("");
     ck_assert_uint_eq(store.calls, 0);
     ck_assert_int_eq(batch_next_due_ms(b), clk.mono + 1000);
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_poison_not_json_rejected_without_requeue)
 {
-    reset();
-    batch_params_t p = params(10, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_raw(b, 7, "not json at all");
+    start(10, 1000, 5000);
+    offer_raw(7, "not json at all");
     ck_assert_uint_eq(batch_held(b), 0);
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_REJECT, 7, false, false);
-    const batch_event_t *ev = find_event(BATCH_EV_POISON);
-    ck_assert_ptr_nonnull(ev);
+    expect_ops("reject 7");
+    const batch_event_t *ev = expect_event(BATCH_EV_POISON);
     ck_assert_uint_eq(ev->tag, 7);
     ck_assert_ptr_nonnull(ev->reason);
     ck_assert_str_eq(ev->reason->field, "body");
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_poison_invalid_message_names_field)
 {
-    reset();
-    batch_params_t p = params(10, 1000, 5000);
-    batch_t *b = batch_create(&p);
+    start(10, 1000, 5000);
     /* Valid JSON, but the timestamp has no offset and receivedAt is missing. */
-    offer_raw(b, 3,
-              "{\"id\":\"0190f3a2-7c1e-7d2a-9b4c-000000000001\",\"userId\":\"u\","
-              "\"eventType\":\"e\",\"timestamp\":\"2024-05-01T12:00:00\",\"payload\":{}}");
-    offer_raw(b, 4,
-              "{\"userId\":\"u\",\"eventType\":\"e\",\"timestamp\":"
-              "\"2024-05-01T12:00:00Z\",\"payload\":[],\"receivedAt\":"
-              "\"2024-05-01T12:00:00Z\"}");
+    offer_raw(3, "{\"id\":\"0190f3a2-7c1e-7d2a-9b4c-000000000001\",\"userId\":\"u\","
+                 "\"eventType\":\"e\",\"timestamp\":\"2024-05-01T12:00:00\",\"payload\":{}}");
+    offer_raw(4, "{\"userId\":\"u\",\"eventType\":\"e\",\"timestamp\":"
+                 "\"2024-05-01T12:00:00Z\",\"payload\":[],\"receivedAt\":"
+                 "\"2024-05-01T12:00:00Z\"}");
     ck_assert_uint_eq(batch_held(b), 0);
-    ck_assert_uint_eq(broker.n, 2);
-    assert_op(0, OP_REJECT, 3, false, false);
-    assert_op(1, OP_REJECT, 4, false, false);
+    expect_ops("reject 3, reject 4");
     ck_assert_uint_eq(events.n, 2);
     ck_assert_int_eq(events.ev[0].kind, BATCH_EV_POISON);
     ck_assert_str_ne(events.ev[0].reason->field, "");
     ck_assert_str_ne(events.ev[0].reason->field, "body");
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_poison_between_valid_is_not_acked)
 {
-    reset();
-    batch_params_t p = params(2, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_raw(b, 2, "{");
-    offer_valid(b, 3);
+    start(2, 1000, 5000);
+    offer(1, 1);
+    offer_raw(2, "{");
+    offer(3, 3);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 1);
     ck_assert_uint_eq(store.docs_per_call[0], 2);
-    ck_assert_uint_eq(broker.n, 2);
-    assert_op(0, OP_REJECT, 2, false, false);
-    assert_op(1, OP_ACK, 3, true, false);
-    batch_destroy(b);
+    expect_ops("reject 2, ack 3 multiple");
 }
 END_TEST
 
@@ -297,40 +361,32 @@ END_TEST
 
 START_TEST(test_batch_flushes_when_size_reached)
 {
-    reset();
-    batch_params_t p = params(3, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
+    start(3, 1000, 5000);
+    offer(1, 2);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 0);
-    offer_valid(b, 3);
+    offer(3, 3);
     ck_assert_int_le(batch_next_due_ms(b), clk.mono);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 1);
     ck_assert_uint_eq(store.docs_per_call[0], 3);
     ck_assert_str_eq(store.first_id[0], "0190f3a2-7c1e-7d2a-9b4c-000000000001");
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_ACK, 3, true, false);
-    ck_assert(batch_is_idle(b));
+    expect_ops("ack 3 multiple");
+    ck_assert_int_eq(batch_is_idle(b), true);
     ck_assert_int_eq(batch_next_due_ms(b), INT64_MAX);
-    const batch_event_t *ev = find_event(BATCH_EV_FLUSHED);
-    ck_assert_ptr_nonnull(ev);
+    const batch_event_t *ev = expect_event(BATCH_EV_FLUSHED);
     ck_assert_uint_eq(ev->stored, 3);
     ck_assert_uint_eq(ev->duplicates, 0);
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_flushes_after_batch_ms_from_first_message)
 {
-    reset();
-    batch_params_t p = params(100, 200, 5000);
-    batch_t *b = batch_create(&p);
+    start(100, 200, 5000);
     int64_t t0 = clk.mono;
-    offer_valid(b, 1);
+    offer(1, 1);
     clk.mono += 150;
-    offer_valid(b, 2);
+    offer(2, 2);
     ck_assert_int_eq(batch_next_due_ms(b), t0 + 200);
     clk.mono = t0 + 199;
     ck_assert_int_eq(batch_tick(b), 0);
@@ -341,29 +397,22 @@ START_TEST(test_batch_flushes_after_batch_ms_from_first_message)
     ck_assert_uint_eq(store.calls, 1);
     ck_assert_uint_eq(store.docs_per_call[0], 2);
     ck_assert_int_eq(store.processed_at[0], clk.wall);
-    assert_op(0, OP_ACK, 2, true, false);
-    batch_destroy(b);
+    expect_ops("ack 2 multiple");
 }
 END_TEST
 
 START_TEST(test_batch_ack_never_covers_later_batch)
 {
-    reset();
-    batch_params_t p = params(2, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    for (uint64_t t = 10; t <= 14; t++)
-        offer_valid(b, t);
+    start(2, 1000, 5000);
+    offer(10, 14);
     ck_assert_int_eq(batch_tick(b), 0);
     /* Two full batches go at once; the fifth message waits for its time. */
     ck_assert_uint_eq(store.calls, 2);
-    ck_assert_uint_eq(broker.n, 2);
-    assert_op(0, OP_ACK, 11, true, false);
-    assert_op(1, OP_ACK, 13, true, false);
+    expect_ops("ack 11 multiple, ack 13 multiple");
     ck_assert_uint_eq(batch_held(b), 1);
     clk.mono += 1000;
     ck_assert_int_eq(batch_tick(b), 0);
-    assert_op(2, OP_ACK, 14, true, false);
-    batch_destroy(b);
+    expect_ops("ack 11 multiple, ack 13 multiple, ack 14 multiple");
 }
 END_TEST
 
@@ -371,66 +420,31 @@ END_TEST
 
 START_TEST(test_batch_duplicates_count_as_stored)
 {
-    reset();
-    store.nscript = 1;
-    store.script[0].outcomes[0] = BATCH_OUTCOME_DUPLICATE;
-    store.script[0].codes[0] = 11000;
-    store.script[0].outcomes[1] = BATCH_OUTCOME_STORED;
-    batch_params_t p = params(2, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
-    ck_assert_int_eq(batch_tick(b), 0);
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_ACK, 2, true, false);
-    const batch_event_t *ev = find_event(BATCH_EV_FLUSHED);
-    ck_assert_ptr_nonnull(ev);
+    flush_one_batch("DS");
+    expect_ops("ack 2 multiple");
+    const batch_event_t *ev = expect_event(BATCH_EV_FLUSHED);
     ck_assert_uint_eq(ev->stored, 1);
     ck_assert_uint_eq(ev->duplicates, 1);
-    ck_assert(batch_is_idle(b));
-    batch_destroy(b);
+    ck_assert_int_eq(batch_is_idle(b), true);
 }
 END_TEST
 
 START_TEST(test_batch_permanent_error_rejects_that_message)
 {
-    reset();
-    store.nscript = 1;
-    store.script[0].outcomes[0] = BATCH_OUTCOME_STORED;
-    store.script[0].outcomes[1] = BATCH_OUTCOME_STORED;
-    store.script[0].outcomes[2] = BATCH_OUTCOME_PERMANENT;
-    store.script[0].codes[2] = 121;
-    batch_params_t p = params(3, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
-    offer_valid(b, 3);
-    ck_assert_int_eq(batch_tick(b), 0);
+    flush_one_batch("SSP");
     /* The last tag was dead-lettered, so the multiple ack names the last stored one. */
-    ck_assert_uint_eq(broker.n, 2);
-    assert_op(0, OP_REJECT, 3, false, false);
-    assert_op(1, OP_ACK, 2, true, false);
-    const batch_event_t *ev = find_event(BATCH_EV_REJECTED);
-    ck_assert_ptr_nonnull(ev);
+    expect_ops("reject 3, ack 2 multiple");
+    const batch_event_t *ev = expect_event(BATCH_EV_REJECTED);
     ck_assert_uint_eq(ev->tag, 3);
     ck_assert_ptr_nonnull(strstr(ev->reason->msg, "121"));
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_all_permanent_sends_no_ack)
 {
-    reset();
-    store.nscript = 1;
-    store.script[0].outcomes[0] = BATCH_OUTCOME_PERMANENT;
-    batch_params_t p = params(1, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    ck_assert_int_eq(batch_tick(b), 0);
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_REJECT, 1, false, false);
-    ck_assert(batch_is_idle(b));
-    batch_destroy(b);
+    flush_one_batch("P");
+    expect_ops("reject 1");
+    ck_assert_int_eq(batch_is_idle(b), true);
 }
 END_TEST
 
@@ -438,27 +452,21 @@ END_TEST
 
 START_TEST(test_batch_transient_error_retries_then_acks)
 {
-    reset();
-    store.nscript = 2;
-    store.script[0].rc = ERR_UNAVAIL;
-    for (int i = 0; i < 2; i++)
-        store.script[1].outcomes[i] = BATCH_OUTCOME_STORED;
-    batch_params_t p = params(2, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
+    script(0, ERR_UNAVAIL, "");
+    script(1, 0, "SS");
+    start(2, 1000, 5000);
+    offer(1, 2);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 1);
-    ck_assert_uint_eq(broker.n, 0); /* never ack before the store acknowledged */
+    expect_ops(""); /* never ack before the store acknowledged */
     ck_assert_int_eq(batch_state(b), BATCH_RETRYING);
-    const batch_event_t *ev = find_event(BATCH_EV_RETRY);
-    ck_assert_ptr_nonnull(ev);
+    const batch_event_t *ev = expect_event(BATCH_EV_RETRY);
     ck_assert_int_ge(ev->delay_ms, 50);
     ck_assert_int_le(ev->delay_ms, 100);
     int64_t due = batch_next_due_ms(b);
     ck_assert_int_eq(due, clk.mono + ev->delay_ms);
     /* Deliveries keep arriving while retrying and wait behind the flight. */
-    offer_valid(b, 3);
+    offer(3, 3);
     clk.mono = due - 1;
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 1);
@@ -466,51 +474,32 @@ START_TEST(test_batch_transient_error_retries_then_acks)
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 2);
     ck_assert_uint_eq(store.docs_per_call[1], 2);
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_ACK, 2, true, false);
+    expect_ops("ack 2 multiple");
     ck_assert_int_eq(batch_state(b), BATCH_RUNNING);
     ck_assert_uint_eq(batch_held(b), 1);
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_retry_inserts_only_unsettled_documents)
 {
-    reset();
-    store.nscript = 2;
-    store.script[0].outcomes[0] = BATCH_OUTCOME_STORED;
-    store.script[0].outcomes[1] = BATCH_OUTCOME_TRANSIENT;
-    store.script[0].outcomes[2] = BATCH_OUTCOME_STORED;
-    store.script[1].outcomes[0] = BATCH_OUTCOME_STORED;
-    batch_params_t p = params(3, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
-    offer_valid(b, 3);
-    ck_assert_int_eq(batch_tick(b), 0);
-    ck_assert_uint_eq(broker.n, 0);
+    script(1, 0, "S"); /* the retry */
+    flush_one_batch("STS");
+    expect_ops("");
     clk.mono = batch_next_due_ms(b);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.docs_per_call[1], 1);
     ck_assert_str_eq(store.first_id[1], "0190f3a2-7c1e-7d2a-9b4c-000000000002");
-    assert_op(0, OP_ACK, 3, true, false);
-    batch_destroy(b);
+    expect_ops("ack 3 multiple");
 }
 END_TEST
 
 START_TEST(test_batch_gives_up_requeues_and_pauses_until_ping)
 {
-    reset();
-    store.nscript = CALLS_MAX;
-    for (size_t i = 0; i < CALLS_MAX; i++)
-        store.script[i].rc = ERR_TIMEOUT;
+    script_failures(ERR_TIMEOUT);
     store.ping_rc[0] = ERR_UNAVAIL;
     store.ping_rc[1] = 0;
-    batch_params_t p = params(2, 1000, 3000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
-    offer_valid(b, 3);
+    start(2, 1000, 3000);
+    offer(1, 3);
     int64_t t0 = clk.mono;
     ck_assert_int_eq(batch_tick(b), 0);
     while (batch_state(b) == BATCH_RETRYING) {
@@ -523,12 +512,9 @@ START_TEST(test_batch_gives_up_requeues_and_pauses_until_ping)
     ck_assert_int_eq(batch_state(b), BATCH_PAUSED);
     ck_assert_int_eq(clk.mono, t0 + 3000);
     /* Pause first, then requeue everything outstanding on the channel (tag 0, multiple). */
-    ck_assert_uint_eq(broker.n, 2);
-    assert_op(0, OP_PAUSE, 0, false, false);
-    assert_op(1, OP_NACK, 0, true, true);
-    ck_assert(batch_is_idle(b));
-    const batch_event_t *ev = find_event(BATCH_EV_PAUSED);
-    ck_assert_ptr_nonnull(ev);
+    expect_ops("pause, nack 0 multiple requeue");
+    ck_assert_int_eq(batch_is_idle(b), true);
+    const batch_event_t *ev = expect_event(BATCH_EV_PAUSED);
     ck_assert_uint_eq(ev->count, 3);
     ck_assert_ptr_nonnull(ev->reason);
     ck_assert_int_eq(ev->reason->code, ERR_TIMEOUT);
@@ -542,7 +528,7 @@ START_TEST(test_batch_gives_up_requeues_and_pauses_until_ping)
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.npings, 1);
     ck_assert_int_eq(batch_state(b), BATCH_PAUSED);
-    ck_assert_ptr_nonnull(find_event(BATCH_EV_PING_FAILED));
+    expect_event(BATCH_EV_PING_FAILED);
     clk.mono = batch_next_due_ms(b) - 1;
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.npings, 1);
@@ -550,31 +536,25 @@ START_TEST(test_batch_gives_up_requeues_and_pauses_until_ping)
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.npings, 2);
     ck_assert_int_eq(batch_state(b), BATCH_RUNNING);
-    assert_op(2, OP_RESUME, 0, false, false);
-    ck_assert_ptr_nonnull(find_event(BATCH_EV_RESUMED));
+    expect_ops("pause, nack 0 multiple requeue, resume");
+    expect_event(BATCH_EV_RESUMED);
     ck_assert_uint_eq(store.calls, calls);
 
     /* Consuming again: new deliveries are stored and acked normally. */
     store.nscript = 0;
     store.calls = 0;
-    offer_valid(b, 5);
-    offer_valid(b, 6);
+    offer(5, 6);
     ck_assert_int_eq(batch_tick(b), 0);
-    assert_op(3, OP_ACK, 6, true, false);
-    batch_destroy(b);
+    expect_ops("pause, nack 0 multiple requeue, resume, ack 6 multiple");
 }
 END_TEST
 
 START_TEST(test_batch_retry_is_timed_from_the_failed_insert)
 {
-    reset();
-    store.nscript = CALLS_MAX;
-    for (size_t i = 0; i < CALLS_MAX; i++)
-        store.script[i].rc = ERR_UNAVAIL;
+    script_failures(ERR_UNAVAIL);
     store.block_ms = 5000; /* server selection timing out */
-    batch_params_t p = params(1, 1000, 3000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
+    start(1, 1000, 3000);
+    offer(1, 1);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_int_eq(batch_state(b), BATCH_RETRYING);
     /* The retry waits its backoff after the failure, not after the start of the insert. */
@@ -583,29 +563,23 @@ START_TEST(test_batch_retry_is_timed_from_the_failed_insert)
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_int_eq(batch_state(b), BATCH_PAUSED);
     ck_assert_uint_eq(store.calls, 2);
-    batch_destroy(b);
 }
 END_TEST
 
 START_TEST(test_batch_broker_error_is_returned_and_abandon_forgets)
 {
-    reset();
-    batch_params_t p = params(2, 1000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
+    start(2, 1000, 5000);
+    offer(1, 2);
     broker.fail_rc = ERR_UNAVAIL;
     ck_assert_int_eq(batch_tick(b), ERR_UNAVAIL);
     batch_abandon(b);
-    ck_assert(batch_is_idle(b));
+    ck_assert_int_eq(batch_is_idle(b), true);
     ck_assert_int_eq(batch_state(b), BATCH_RUNNING);
     broker.fail_rc = 0;
     /* After a reconnect tags restart at 1. */
-    offer_valid(b, 1);
-    offer_valid(b, 2);
+    offer(1, 2);
     ck_assert_int_eq(batch_tick(b), 0);
-    assert_op(0, OP_ACK, 2, true, false);
-    batch_destroy(b);
+    expect_ops("ack 2 multiple");
 }
 END_TEST
 
@@ -613,12 +587,8 @@ END_TEST
 
 START_TEST(test_batch_drain_flushes_and_acks_partial_batch)
 {
-    reset();
-    batch_params_t p = params(100, 60000, 5000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
-    offer_valid(b, 2);
-    offer_valid(b, 3);
+    start(100, 60000, 5000);
+    offer(1, 3);
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 0);
     batch_drain(b);
@@ -626,65 +596,66 @@ START_TEST(test_batch_drain_flushes_and_acks_partial_batch)
     ck_assert_int_eq(batch_tick(b), 0);
     ck_assert_uint_eq(store.calls, 1);
     ck_assert_uint_eq(store.docs_per_call[0], 3);
-    assert_op(0, OP_ACK, 3, true, false);
-    ck_assert(batch_is_idle(b));
-    batch_destroy(b);
+    expect_ops("ack 3 multiple");
+    ck_assert_int_eq(batch_is_idle(b), true);
 }
 END_TEST
 
 START_TEST(test_batch_drain_gives_up_with_requeue_without_pause)
 {
-    reset();
-    store.nscript = CALLS_MAX;
-    for (size_t i = 0; i < CALLS_MAX; i++)
-        store.script[i].rc = ERR_UNAVAIL;
-    batch_params_t p = params(100, 60000, 1000);
-    batch_t *b = batch_create(&p);
-    offer_valid(b, 1);
+    script_failures(ERR_UNAVAIL);
+    start(100, 60000, 1000);
+    offer(1, 1);
     batch_drain(b);
     ck_assert_int_eq(batch_tick(b), 0);
     while (!batch_is_idle(b)) {
         clk.mono = batch_next_due_ms(b);
         ck_assert_int_eq(batch_tick(b), 0);
     }
-    ck_assert_uint_eq(broker.n, 1);
-    assert_op(0, OP_NACK, 0, true, true);
+    expect_ops("nack 0 multiple requeue");
     ck_assert_int_ne(batch_state(b), BATCH_PAUSED);
-    ck_assert_ptr_nonnull(find_event(BATCH_EV_REQUEUED));
-    batch_destroy(b);
+    expect_event(BATCH_EV_REQUEUED);
 }
 END_TEST
+
+/* Adds to s, and returns, a TCase that runs the fixture around each of its tests. */
+static TCase *fixture_tcase(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    suite_add_tcase(s, tc);
+    return tc;
+}
 
 static Suite *batch_suite(void)
 {
     Suite *s = suite_create("batch");
-    TCase *tc = tcase_create("parse");
+    TCase *tc = fixture_tcase(s, "parse");
     tcase_add_test(tc, test_batch_offer_holds_valid_message);
     tcase_add_test(tc, test_batch_poison_not_json_rejected_without_requeue);
     tcase_add_test(tc, test_batch_poison_invalid_message_names_field);
     tcase_add_test(tc, test_batch_poison_between_valid_is_not_acked);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("boundaries");
+
+    tc = fixture_tcase(s, "boundaries");
     tcase_add_test(tc, test_batch_flushes_when_size_reached);
     tcase_add_test(tc, test_batch_flushes_after_batch_ms_from_first_message);
     tcase_add_test(tc, test_batch_ack_never_covers_later_batch);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("outcomes");
+
+    tc = fixture_tcase(s, "outcomes");
     tcase_add_test(tc, test_batch_duplicates_count_as_stored);
     tcase_add_test(tc, test_batch_permanent_error_rejects_that_message);
     tcase_add_test(tc, test_batch_all_permanent_sends_no_ack);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("retry");
+
+    tc = fixture_tcase(s, "retry");
     tcase_add_test(tc, test_batch_transient_error_retries_then_acks);
     tcase_add_test(tc, test_batch_retry_inserts_only_unsettled_documents);
     tcase_add_test(tc, test_batch_gives_up_requeues_and_pauses_until_ping);
     tcase_add_test(tc, test_batch_retry_is_timed_from_the_failed_insert);
     tcase_add_test(tc, test_batch_broker_error_is_returned_and_abandon_forgets);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("shutdown");
+
+    tc = fixture_tcase(s, "shutdown");
     tcase_add_test(tc, test_batch_drain_flushes_and_acks_partial_batch);
     tcase_add_test(tc, test_batch_drain_gives_up_with_requeue_without_pause);
-    suite_add_tcase(s, tc);
     return s;
 }
 
