@@ -5,19 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hexdig.h"
+
 #define SCHEME     "amqp://"
 #define SCHEME_LEN (sizeof(SCHEME) - 1)
-
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decodes [s, end) into out (BROKERURL_PART_MAX bytes). Returns 0 or ERR_PARSE. */
 static int decode(const char *s, const char *end, char *out, const char *what, err_t *err)
@@ -26,8 +17,8 @@ static int decode(const char *s, const char *end, char *out, const char *what, e
     for (; s < end; s++) {
         char c = *s;
         if (c == '%') {
-            int hi = end - s > 2 ? hex(s[1]) : -1;
-            int lo = end - s > 2 ? hex(s[2]) : -1;
+            int hi = end - s > 2 ? hexdig_value(s[1]) : -1;
+            int lo = end - s > 2 ? hexdig_value(s[2]) : -1;
             if (hi < 0 || lo < 0 || hi + lo == 0) /* %00 would cut the value short */
                 return err_set(err, ERR_PARSE, NULL, "bad percent escape in the %s", what);
             c = (char)(hi * 16 + lo);

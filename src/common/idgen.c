@@ -3,16 +3,7 @@
 
 #include <stdbool.h>
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "common/hexdig.h"
 
 static bool is_hyphen_pos(size_t i)
 {
@@ -34,7 +25,7 @@ int idgen_parse(const char *s, size_t len, uint8_t out[16], err_t *err)
                                "must be a UUID with hyphens after 8, 12, 16 and 20 hex digits");
             continue;
         }
-        int v = hex_value(s[i]);
+        int v = hexdig_value(s[i]);
         if (v < 0)
             return err_set(err, ERR_PARSE, NULL, "must be a UUID of hexadecimal digits");
         if (nibbles % 2 == 0)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/hexdig.h"
 #include "common/utf8.h"
 
 /* Bounded text: pieces that do not fit whole are dropped and "..." is added. */
@@ -33,7 +34,7 @@ static uint32_t hex4(const unsigned char *p)
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = p[i];
-        v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+        v = v << 4 | (uint32_t)hexdig_value(c); /* the scanner checked the digits */
     }
     return v;
 }

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/hexdig.h"
 
 #define NUMBER_BUF 64 /* a number token shorter than this is copied to the stack for strtod */
 
@@ -98,11 +99,6 @@ static bool at_digit(const jsonscan_t *s)
     return s->p < s->end && *s->p >= '0' && *s->p <= '9';
 }
 
-static bool is_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-
 /* Scans the string at the cursor (its opening quote). */
 static int scan_string(jsonscan_t *s)
 {
@@ -135,7 +131,7 @@ static int scan_string(jsonscan_t *s)
         case 'u':
             s->p++;
             for (int i = 0; i < 4; i++, s->p++)
-                if (s->p >= s->end || !is_hex(*s->p))
+                if (s->p >= s->end || hexdig_value(*s->p) < 0)
                     return fail(s, ERR_PARSE, "invalid \\u escape");
             break;
         default:
