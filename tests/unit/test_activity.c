@@ -9,6 +9,8 @@
 
 #include "common/validate.h"
 
+#include "unit_main.h"
+
 #define ID0 "0190b2a4-7c1e-7a3b-9f00-1234567890ab"
 
 /* Validates body as a request, then stamps it as the API does. */
@@ -254,11 +256,4 @@ static Suite *activity_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(activity_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(activity_suite)

@@ -4,6 +4,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "unit_main.h"
+
 /* ---- growth and cap ---- */
 
 START_TEST(test_backoff_grows_then_caps)
@@ -190,11 +192,4 @@ static Suite *backoff_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(backoff_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(backoff_suite)

@@ -8,6 +8,8 @@
 
 #include "common/timesrc.h"
 
+#include "unit_main.h"
+
 /* ---- fakes ------------------------------------------------------------------------------- */
 
 enum op_kind { OP_ACK, OP_REJECT, OP_NACK, OP_PAUSE, OP_RESUME };
@@ -659,11 +661,4 @@ static Suite *batch_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(batch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(batch_suite)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 /* Parses a relaxed extended JSON reply; the caller destroys it. */
 static bson_t *reply(const char *json)
 {
@@ -122,11 +124,4 @@ static Suite *bulkreply_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(bulkreply_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(bulkreply_suite)

@@ -11,6 +11,8 @@
 
 #include "common/err.h"
 
+#include "unit_main.h"
+
 /* Parses s, which must be valid, and returns the address. */
 static client_addr_t addr(const char *s)
 {
@@ -377,11 +379,4 @@ static Suite *client_addr_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(client_addr_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(client_addr_suite)

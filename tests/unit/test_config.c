@@ -9,6 +9,8 @@
 #define LOG_MODULE "test_config"
 #include "common/log.h"
 
+#include "unit_main.h"
+
 /* A fake environment: name/value pairs, later ones override earlier ones. */
 #define ENV_MAX 64
 typedef struct fake_env {
@@ -655,11 +657,4 @@ static Suite *config_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(config_suite)

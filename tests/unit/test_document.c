@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 #define ID "0190f3a2-7c1e-7d2a-9b4c-3d5e6f708192"
 
 /* An activity as validate_message leaves it, built by hand over a parsed payload. */
@@ -199,11 +201,4 @@ static Suite *document_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(document_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(document_suite)

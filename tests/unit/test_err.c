@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 /* ---- names and messages ---- */
 
 START_TEST(test_err_names_every_code)
@@ -154,11 +156,4 @@ static Suite *err_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(err_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(err_suite)

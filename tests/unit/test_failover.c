@@ -4,6 +4,8 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "unit_main.h"
+
 #define BASE 100
 #define MAX  5000
 
@@ -119,11 +121,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(suite)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 static const char *const valid_ids[][2] = {
     /* input, canonical form */
     {"123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"},
@@ -187,11 +189,4 @@ static Suite *idgen_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(idgen_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(idgen_suite)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 /* A key from the content of a JSON string literal, as the scanner would hand it over. */
 static jsonpath_key_t key(const char *content)
 {
@@ -129,11 +131,4 @@ static Suite *jsonpath_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(jsonpath_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(jsonpath_suite)

@@ -9,6 +9,8 @@
 
 #include "common/err.h"
 
+#include "unit_main.h"
+
 /* ---- what a scan reports ------------------------------------------------------------------ */
 
 #define FOUND_MAX 8
@@ -435,11 +437,4 @@ static Suite *jsonscan_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(jsonscan_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(jsonscan_suite)

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "unit_main.h"
+
 /* Each test runs in its own forked process (Check's default), so redirecting stderr is safe. */
 static FILE *capture_file;
 
@@ -346,11 +348,4 @@ static Suite *log_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(log_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(log_suite)

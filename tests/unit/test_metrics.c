@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 /* ---- counters and gauges ---- */
 
 START_TEST(test_metrics_counter_adds)
@@ -287,11 +289,4 @@ static Suite *metrics_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(metrics_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(metrics_suite)

@@ -6,6 +6,8 @@
 
 #include "common/err.h"
 
+#include "unit_main.h"
+
 START_TEST(test_pending_add_take_returns_data)
 {
     pending_t *p = pending_create(4);
@@ -114,11 +116,4 @@ static Suite *pending_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(pending_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(pending_suite)

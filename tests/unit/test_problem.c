@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 START_TEST(test_problem_format_minimal)
 {
     char buf[256];
@@ -90,11 +92,4 @@ static Suite *problem_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(problem_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(problem_suite)

@@ -14,6 +14,8 @@
 
 #include "publisher_fake.h"
 
+#include "unit_main.h"
+
 static Suite *publisher_suite(void)
 {
     Suite *s = suite_create("publisher");
@@ -26,11 +28,4 @@ static Suite *publisher_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(publisher_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(publisher_suite)

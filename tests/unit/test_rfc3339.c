@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "unit_main.h"
+
 typedef struct valid_case {
     const char *in;
     int64_t ms;
@@ -269,11 +271,4 @@ static Suite *rfc3339_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(rfc3339_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(rfc3339_suite)

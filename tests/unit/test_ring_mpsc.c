@@ -11,6 +11,8 @@
 
 #include "common/err.h"
 
+#include "unit_main.h"
+
 /* ---- create: capacity rounding and refused sizes ---- */
 
 START_TEST(test_ring_mpsc_create_rounds_capacity_to_power_of_two)
@@ -396,11 +398,4 @@ static Suite *ring_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(ring_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(ring_suite)

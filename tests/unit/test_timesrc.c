@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "unit_main.h"
+
 /* ---- real clock ---- */
 
 START_TEST(test_timesrc_real_mono_never_goes_back)
@@ -89,11 +91,4 @@ static Suite *timesrc_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(timesrc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+UNIT_MAIN(timesrc_suite)

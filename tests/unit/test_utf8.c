@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 typedef struct check_case {
     const char *name;
     const char *in; /* NUL-terminated; embedded NULs are not needed here */
@@ -145,11 +147,4 @@ static Suite *utf8_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(utf8_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(utf8_suite)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit_main.h"
+
 #define U0                   "\"u1\""
 #define E0                   "\"click\""
 #define T0                   "\"2023-10-27T10:00:00Z\""
@@ -606,11 +608,4 @@ static Suite *validate_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(validate_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+UNIT_MAIN(validate_suite)
