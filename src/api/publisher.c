@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/backoff.h"
+#include "common/owner.h"
 
 typedef struct entry {
     uint64_t ticket;
@@ -30,7 +31,9 @@ typedef struct entry {
     char id[IDGEN_STR_LEN + 1];
 } entry_t;
 
+/* Thread: amqp (owner, bound at the first pump), except state and stats (any thread reads). */
 struct publisher {
+    owner_t owner;
     publisher_opts_t opts;
     pub_transport_t t;
     pub_complete_fn complete;
@@ -136,6 +139,7 @@ void publisher_destroy(publisher_t *p)
 
 bool publisher_wants_jobs(const publisher_t *p)
 {
+    ASSERT_OWNER(&p->owner);
     if (atomic_load_explicit(&p->state, memory_order_relaxed) != PUB_STATE_UP)
         return true; /* jobs are refused at once, which keeps the ring from filling up */
     return p->next_tag - p->oldest < p->opts.max_inflight;
@@ -143,6 +147,7 @@ bool publisher_wants_jobs(const publisher_t *p)
 
 void publisher_submit(publisher_t *p, pub_job_t *job, int64_t now_ms)
 {
+    ASSERT_OWNER(&p->owner);
     bool up = atomic_load_explicit(&p->state, memory_order_relaxed) == PUB_STATE_UP;
     if (!up || p->blocked || p->next_tag - p->oldest >= p->opts.max_inflight) {
         stat_add(&p->stats.unavailable, 1);
@@ -246,6 +251,9 @@ static void expire(publisher_t *p, int64_t now_ms)
 
 int publisher_pump(publisher_t *p, int64_t now_ms)
 {
+    if (!p->owner.bound)
+        owner_bind(&p->owner);
+    ASSERT_OWNER(&p->owner);
     int flags = 0;
     if (p->lost_in_submit) {
         /* Reported before any reconnect attempt overwrites last_err with its own outcome. */
