@@ -144,24 +144,9 @@ static int tr_next_event(void *ctx, pub_event_t *ev, err_t *err)
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             *ev = (pub_event_t){.kind = PUB_EV_UNBLOCKED};
             return 1;
-        case AMQP_CONNECTION_CLOSE_METHOD: {
-            const amqp_connection_close_t *c = f.payload.method.decoded;
-            amqp_connection_close_ok_t ok = {0};
-            amqp_send_method(s, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-            mq_conn_mark_broken(t->conn);
-            return err_set(err, ERR_UNAVAIL, NULL, "broker closed the connection: %u %.*s",
-                           c->reply_code, (int)c->reply_text.len,
-                           (const char *)c->reply_text.bytes);
-        }
-        case AMQP_CHANNEL_CLOSE_METHOD: {
-            const amqp_channel_close_t *c = f.payload.method.decoded;
-            amqp_channel_close_ok_t ok = {0};
-            amqp_send_method(s, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-            mq_conn_mark_broken(t->conn);
-            return err_set(err, ERR_UNAVAIL, NULL, "broker closed the channel: %u %.*s",
-                           c->reply_code, (int)c->reply_text.len,
-                           (const char *)c->reply_text.bytes);
-        }
+        case AMQP_CONNECTION_CLOSE_METHOD:
+        case AMQP_CHANNEL_CLOSE_METHOD:
+            return mq_method_err(t->conn, &f.payload.method, err);
         default:
             continue;
         }

@@ -43,6 +43,28 @@ int mq_status_err(int status, const char *what, err_t *err)
     return err_set(err, code, NULL, "%s: %s", what, amqp_error_string2(status));
 }
 
+/* Reads the scope ("connection" or "channel"), reply code and text of a close method; returns
+ * false for any other method. */
+static bool close_detail(const amqp_method_t *m, const char **scope, unsigned *code,
+                         amqp_bytes_t *text)
+{
+    if (m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const amqp_connection_close_t *c = m->decoded;
+        *scope = "connection";
+        *code = c->reply_code;
+        *text = c->reply_text;
+        return true;
+    }
+    if (m->id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const amqp_channel_close_t *c = m->decoded;
+        *scope = "channel";
+        *code = c->reply_code;
+        *text = c->reply_text;
+        return true;
+    }
+    return false;
+}
+
 int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err)
 {
     switch (r.reply_type) {
@@ -55,22 +77,43 @@ int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err)
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         break;
     }
-    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-        const amqp_connection_close_t *m = r.reply.decoded;
-        /* 403 ACCESS_REFUSED and 530 NOT_ALLOWED are configuration problems, not outages. */
-        int code = (m->reply_code == 403 || m->reply_code == 530) ? ERR_INVAL : ERR_UNAVAIL;
-        return err_set(err, code, NULL, "%s: connection closed by broker: %u %.*s", what,
-                       m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+    const char *scope;
+    unsigned reply;
+    amqp_bytes_t text;
+    if (!close_detail(&r.reply, &scope, &reply, &text))
+        return err_set(err, ERR_PROTO, NULL, "%s: unexpected server method 0x%08x", what,
+                       (unsigned)r.reply.id);
+    /* 403 ACCESS_REFUSED and 530 NOT_ALLOWED closing the connection are configuration
+     * problems, not outages; 406 PRECONDITION_FAILED closing the channel on queue.declare means
+     * the queue exists with other arguments. */
+    int code = ERR_UNAVAIL;
+    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD && (reply == 403 || reply == 530))
+        code = ERR_INVAL;
+    else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD && reply == 406)
+        code = ERR_PROTO;
+    return err_set(err, code, NULL, "%s: %s closed by broker: %u %.*s", what, scope, reply,
+                   (int)text.len, (const char *)text.bytes);
+}
+
+int mq_method_err(mq_conn_t *c, const amqp_method_t *m, err_t *err)
+{
+    const char *scope;
+    unsigned reply;
+    amqp_bytes_t text;
+    if (!close_detail(m, &scope, &reply, &text))
+        return 0;
+    /* Answer the close so the broker can release its side at once; the connection is unusable
+     * either way (only channel MQ_CHANNEL is ever opened, so a closed channel ends it too). */
+    if (m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_ok_t ok = {0};
+        amqp_send_method(c->state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+    } else {
+        amqp_channel_close_ok_t ok = {0};
+        amqp_send_method(c->state, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
     }
-    if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-        const amqp_channel_close_t *m = r.reply.decoded;
-        /* 406 PRECONDITION_FAILED on queue.declare means the queue exists with other arguments. */
-        int code = m->reply_code == 406 ? ERR_PROTO : ERR_UNAVAIL;
-        return err_set(err, code, NULL, "%s: channel closed by broker: %u %.*s", what,
-                       m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-    }
-    return err_set(err, ERR_PROTO, NULL, "%s: unexpected server method 0x%08x", what,
-                   (unsigned)r.reply.id);
+    c->usable = false;
+    return err_set(err, ERR_UNAVAIL, NULL, "%s closed by broker: %u %.*s", scope, reply,
+                   (int)text.len, (const char *)text.bytes);
 }
 
 int mq_declare_topology(amqp_connection_state_t state, amqp_channel_t ch, const char *queue,

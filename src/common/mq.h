@@ -56,4 +56,10 @@ int mq_status_err(int status, const char *what, err_t *err);
 /* Translates an RPC reply to 0 (normal) or ERR_* with the server's reply text. */
 int mq_reply_err(amqp_rpc_reply_t r, const char *what, err_t *err);
 
+/* Handles a method frame the broker sent unasked on c (borrowed, as is m). For connection.close
+ * and channel.close: answers close-ok, marks c broken (mq_close then skips the polite close)
+ * and returns ERR_UNAVAIL with "<connection|channel> closed by broker: <code> <text>". For any
+ * other method does nothing and returns 0. Thread: the owner of c. */
+int mq_method_err(mq_conn_t *c, const amqp_method_t *m, err_t *err);
+
 #endif

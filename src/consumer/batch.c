@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/backoff.h"
+#include "common/owner.h"
 #include "common/validate.h"
 #include "consumer/document.h"
 
@@ -37,6 +38,7 @@ typedef struct entry {
 
 /* Thread: worker (owner only). */
 struct batch {
+    owner_t owner; /* the thread that created it */
     batch_params_t p;
     batch_state_t state;
     bool draining;
@@ -70,6 +72,7 @@ batch_t *batch_create(const batch_params_t *p)
     if (p->batch_size == 0)
         return NULL;
     batch_t *b = xcalloc(1, sizeof(*b));
+    owner_bind(&b->owner);
     b->p = *p;
     if (b->p.backoff_base_ms == 0)
         b->p.backoff_base_ms = BACKOFF_BASE_DEFAULT_MS;
@@ -134,6 +137,7 @@ static void poison_reason(const validate_report_t *rep, err_t *reason)
 
 int batch_offer(batch_t *b, uint64_t tag, const char *body, size_t len)
 {
+    ASSERT_OWNER(&b->owner);
     if (b->state == BATCH_PAUSED)
         return ERR_CLOSED;
     if (b->n == b->cap)
@@ -170,6 +174,7 @@ static bool flush_due(const batch_t *b, int64_t now)
 
 int64_t batch_next_due_ms(const batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     if (b->state == BATCH_PAUSED || b->flight_n > 0)
         return b->next_ms;
     if (b->n == 0)
@@ -385,6 +390,7 @@ static int tick_paused(batch_t *b, int64_t now)
 
 int batch_tick(batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     int64_t now = mono(b);
     if (b->state == BATCH_PAUSED)
         return b->draining ? 0 : tick_paused(b, now);
@@ -409,11 +415,13 @@ int batch_tick(batch_t *b)
 
 void batch_drain(batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     b->draining = true;
 }
 
 void batch_abandon(batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     drop_all(b);
     if (b->state == BATCH_RETRYING)
         b->state = BATCH_RUNNING;
@@ -421,15 +429,18 @@ void batch_abandon(batch_t *b)
 
 bool batch_is_idle(const batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     return b->n == 0;
 }
 
 size_t batch_held(const batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     return b->n;
 }
 
 batch_state_t batch_state(const batch_t *b)
 {
+    ASSERT_OWNER(&b->owner);
     return b->state;
 }

@@ -5,7 +5,8 @@
  * into a batch of up to batch_size messages or batch_ms after the first one, mapped to documents
  * and stored with one unordered insert. The broker and the store sit behind structs of function
  * pointers, so the worker passes the real rabbitmq-c and mongoc edges and tests pass fakes.
- * Thread: a batch_t belongs to one worker thread.
+ * Thread: a batch_t belongs to the worker thread that created it; every function but
+ * batch_destroy asserts it (common/owner.h).
  * Invariants: a delivery is acked only after the store acknowledged its document (stored or
  * already stored); an ack with `multiple` always names a tag that is still outstanding and never
  * covers a tag of a later batch; after giving up on the store every outstanding delivery of the

@@ -2,10 +2,10 @@
 /*
  * activity-consumer: loads the configuration, creates the MongoDB client pool and the indexes
  * (waiting for the database rather than exiting), starts CONSUMER_WORKERS workers, serves
- * /metrics when CONSUMER_METRICS_PORT is set, and touches CONSUMER_HEALTH_FILE while every
- * worker is alive. SIGTERM/SIGINT set the workers' stop flag (they flush, ack and close);
- * a second signal exits at once. `activity-consumer --health` checks the health file for the
- * container's healthcheck.
+ * /metrics and /health (ops.c) when CONSUMER_METRICS_PORT is set, and touches
+ * CONSUMER_HEALTH_FILE while every worker is alive. SIGTERM/SIGINT set the workers' stop flag
+ * (they flush, ack and close); a second signal exits at once. `activity-consumer --health`
+ * checks the health file for the container's healthcheck.
  * Thread: main. Signals are blocked in every thread and taken with sigtimedwait here, so no
  * code runs in a signal handler.
  */
@@ -13,38 +13,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mongoc/mongoc.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/backoff.h"
 #include "common/config.h"
-#include "common/listen.h"
 #include "common/log.h"
 #include "common/stopsig.h"
 #include "common/timesrc.h"
+#include "consumer/ops.h"
 #include "consumer/store.h"
 #include "consumer/worker.h"
 
 #define HEALTH_TOUCH_MS    2000  /* how often main refreshes the health file */
 #define HEALTH_FRESH_S     15    /* --health: the file must be younger than this */
 #define WORKER_STALE_MS    60000 /* a worker silent this long is considered stuck */
-#define METRICS_BUF_MAX    16384
 #define INDEX_RETRY_MAX_MS 10000
-
-/* The /metrics responder. Thread: its own; reads only atomics. */
-typedef struct metrics_server {
-    int fd;
-    pthread_t thread;
-    atomic_bool stop;
-    const worker_metrics_t *m;
-} metrics_server_t;
 
 /* ---- health ------------------------------------------------------------------------------- */
 
@@ -88,106 +77,6 @@ static void health_touch(const char *path)
     }
     futimens(fd, NULL);
     close(fd);
-}
-
-/* ---- metrics responder -------------------------------------------------------------------- */
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return;
-        p += k;
-        n -= (size_t)k;
-    }
-}
-
-static void serve_one(int fd, const worker_metrics_t *m)
-{
-    char req[2048];
-    size_t len = 0;
-    struct timeval tv = {.tv_sec = 2};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    while (len < sizeof(req) - 1) {
-        ssize_t k = recv(fd, req + len, sizeof(req) - 1 - len, 0);
-        if (k <= 0)
-            break;
-        len += (size_t)k;
-        req[len] = '\0';
-        if (strstr(req, "\r\n\r\n") != NULL)
-            break;
-    }
-    req[len] = '\0';
-    static char body[METRICS_BUF_MAX]; /* only this thread renders */
-    char head[256];
-    const char *status = "200 OK", *ctype = "text/plain; version=0.0.4; charset=utf-8";
-    size_t blen;
-    if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0) {
-        blen = worker_metrics_render(m, body, sizeof(body));
-    } else if (strncmp(req, "GET ", 4) == 0) {
-        status = "404 Not Found";
-        ctype = "text/plain";
-        blen = (size_t)snprintf(body, sizeof(body), "not found\n");
-    } else {
-        status = "405 Method Not Allowed";
-        ctype = "text/plain";
-        blen = (size_t)snprintf(body, sizeof(body), "method not allowed\n");
-    }
-    int hlen =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                 "Connection: close\r\n%s\r\n",
-                 status, ctype, blen, status[0] == '4' && status[2] == '5' ? "Allow: GET\r\n" : "");
-    send_all(fd, head, (size_t)hlen);
-    send_all(fd, body, blen);
-}
-
-static void *metrics_main(void *arg)
-{
-    metrics_server_t *s = arg;
-    log_set_thread("metrics");
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        if (poll(&p, 1, 250) <= 0)
-            continue;
-        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        serve_one(c, s->m);
-        close(c);
-    }
-    return NULL;
-}
-
-static int metrics_start(metrics_server_t *s, const config_t *cfg, const worker_metrics_t *m)
-{
-    s->m = m;
-    atomic_init(&s->stop, false);
-    err_t err;
-    s->fd = listen_tcp(cfg->consumer_metrics_host, cfg->consumer_metrics_port, 16, 0,
-                       "CONSUMER_METRICS_HOST", "CONSUMER_METRICS_PORT", &err);
-    if (s->fd < 0) {
-        LOG_ERROR("cannot serve metrics: %s", err.msg);
-        return -1;
-    }
-    if (pthread_create(&s->thread, NULL, metrics_main, s) != 0) {
-        LOG_ERROR("cannot start the metrics thread");
-        close(s->fd);
-        s->fd = -1;
-        return -1;
-    }
-    return 0;
-}
-
-static void metrics_stop(metrics_server_t *s)
-{
-    if (s->fd < 0)
-        return;
-    atomic_store(&s->stop, true);
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-    s->fd = -1;
 }
 
 /* ---- library logs ------------------------------------------------------------------------ */
@@ -326,24 +215,33 @@ int main(int argc, char **argv)
 
     static worker_metrics_t metrics;
     worker_metrics_init(&metrics);
-    metrics_server_t msrv = {.fd = -1};
-    int status = 0;
-    if (cfg.consumer_metrics_port != 0 && metrics_start(&msrv, &cfg, &metrics) < 0) {
-        status = 1;
-        goto out_pool;
-    }
-
-    if (ensure_indexes(pool, &cfg, &set) != 0) {
-        LOG_INFO("stopped before the database was reachable");
-        goto out_metrics;
-    }
-
     static worker_shared_t shared;
     shared.cfg = &cfg;
     shared.pool = pool;
     shared.metrics = &metrics;
     atomic_init(&shared.stop, false);
     atomic_init(&shared.failed, false);
+    ops_t *ops = NULL;
+    int status = 0;
+    if (cfg.consumer_metrics_port != 0) {
+        ops_params_t op = {.host = cfg.consumer_metrics_host,
+                           .port = cfg.consumer_metrics_port,
+                           .metrics = &metrics,
+                           .workers = nworkers,
+                           .stopping = &shared.stop};
+        if (ops_start(&op, &ops, &err) < 0) {
+            LOG_ERROR("cannot serve /metrics and /health: %s", err.msg);
+            status = 1;
+            goto out_pool;
+        }
+    }
+
+    if (ensure_indexes(pool, &cfg, &set) != 0) {
+        atomic_store(&shared.stop, true);
+        LOG_INFO("stopped before the database was reachable");
+        goto out_ops;
+    }
+
     worker_t **workers = xcalloc(nworkers, sizeof(*workers));
     unsigned started = 0;
     for (; started < nworkers; started++) {
@@ -387,8 +285,8 @@ int main(int argc, char **argv)
         status = 1;
     LOG_INFO("activity-consumer stopped");
 
-out_metrics:
-    metrics_stop(&msrv);
+out_ops:
+    ops_stop(ops);
 out_pool:
     store_pool_destroy(pool);
     mongoc_cleanup();

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/owner.h"
 #include "consumer/bulkreply.h"
 
 #define SERVER_SELECTION_TIMEOUT_MS 5000
@@ -25,6 +26,7 @@ struct store_pool {
 
 /* Thread: worker (owner only). */
 struct store {
+    owner_t owner;
     store_pool_t *pool;
     mongoc_client_t *client;
     mongoc_collection_t *coll;
@@ -183,6 +185,7 @@ int store_ensure_indexes(store_pool_t *p, err_t *err)
 store_t *store_open(store_pool_t *p)
 {
     store_t *s = xcalloc(1, sizeof(*s));
+    owner_bind(&s->owner);
     s->pool = p;
     s->client = mongoc_client_pool_pop(p->pool);
     s->coll = mongoc_client_get_collection(s->client, p->db, STORE_COLLECTION);
@@ -204,6 +207,7 @@ int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_
                       err_t *err)
 {
     store_t *s = ctx;
+    ASSERT_OWNER(&s->owner);
     bson_t reply;
     bson_error_t e;
     bool ok = mongoc_collection_insert_many(s->coll, (const bson_t **)docs, n, s->insert_opts,
@@ -227,6 +231,7 @@ out:
 int store_ping(void *ctx, err_t *err)
 {
     store_t *s = ctx;
+    ASSERT_OWNER(&s->owner);
     bson_t *cmd = BCON_NEW("ping", BCON_INT32(1));
     bson_error_t e;
     int rc = 0;
@@ -234,9 +239,4 @@ int store_ping(void *ctx, err_t *err)
         rc = error_translate(&e, "ping", err);
     bson_destroy(cmd);
     return rc;
-}
-
-batch_store_t store_batch_iface(store_t *s)
-{
-    return (batch_store_t){.insert_many = store_insert_many, .ping = store_ping, .ctx = s};
 }

@@ -49,7 +49,8 @@ void store_pool_describe_wc(const store_pool_t *p, char *out, size_t n);
 int store_ensure_indexes(store_pool_t *p, err_t *err);
 
 /* Pops a client from the pool (blocking while all pool_max are in use) and returns the owned
- * per-worker store; store_close pushes the client back. Thread: the worker. */
+ * per-worker store; store_close pushes the client back. The calling thread becomes its owner
+ * (asserted by store_insert_many and store_ping). Thread: the worker. */
 store_t *store_open(store_pool_t *p);
 
 /* Pushes the client back and frees s. NULL is a no-op. Thread: the worker that opened it. */
@@ -63,10 +64,8 @@ void store_close(store_t *s);
 int store_insert_many(void *ctx, const bson_t *const *docs, size_t n, batch_doc_result_t *res,
                       err_t *err);
 
-/* batch_store_t.ping over a store_t *ctx: {ping: 1} on admin. Returns 0 or ERR_*. */
+/* batch_store_t.ping over a store_t *ctx: {ping: 1} on admin. Returns 0 or ERR_*.
+ * Thread: the worker. */
 int store_ping(void *ctx, err_t *err);
-
-/* Returns the batch_store_t view of s (borrowed ctx). */
-batch_store_t store_batch_iface(store_t *s);
 
 #endif
