@@ -23,6 +23,7 @@
 
 #include "common/backoff.h"
 #include "common/config.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/stopsig.h"
 #include "common/timesrc.h"
@@ -172,10 +173,15 @@ int main(int argc, char **argv)
     config_t cfg;
     err_t err;
     if (config_load(&cfg, CONFIG_CONSUMER, config_env_getter, NULL, &err) < 0) {
-        LOG_ERROR("%s", err.msg);
+        LOG_ERROR_ERR("invalid configuration", &err);
         return 2;
     }
     log_set_level(cfg.log_level);
+    if (cfg.consumer_metrics_port != 0 &&
+        listen_check_host(cfg.consumer_metrics_host, "CONSUMER_METRICS_HOST", &err) < 0) {
+        LOG_ERROR_ERR("invalid configuration", &err);
+        return 2;
+    }
 
     sigset_t set;
     stopsig_block(&set); /* before any thread exists, mongoc's own included */
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
      * in one database call must come back well within one. */
     if (store_pool_create(cfg.database_url, pool_max, cfg.amqp_heartbeat_s * 1000, &pool, &err) <
         0) {
-        LOG_ERROR("%s", err.msg);
+        LOG_ERROR_ERR("invalid configuration", &err);
         mongoc_cleanup();
         return 2;
     }

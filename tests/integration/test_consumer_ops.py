@@ -7,6 +7,7 @@ the stop."""
 import http.client
 import json
 import signal
+import subprocess
 import time
 
 import consumer_harness as h
@@ -140,6 +141,44 @@ class ConsumerOpsTest(h.ConsumerTestCase):
             conn.close()
         self.assertFalse(any(l.get("level") == "warn" and l.get("module") == "ops"
                              for l in c.log_lines()), c.logs()[-2000:])
+
+
+
+class ConsumerConfigurationTest(h.ConsumerTestCase):
+    def run_consumer(self, **env):
+        c = h.Consumer(self.queue, self.dbname, **env)
+        return subprocess.run([h.find_binary("activity-consumer")], env=c.env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=30)
+
+    def test_consumer_ops_bad_setting_exits_2_naming_it(self):
+        cases = [("RABBITMQ_URL", "amqp://nohost:1:2:3"), ("RABBITMQ_QUEUE", ""),
+                 ("CONSUMER_METRICS_HOST", "no-such-host.invalid"),
+                 ("DATABASE_URL", "mongodb://h:99999/db"), ("CONSUMER_PREFETCH", "50")]
+        for name, value in cases:
+            with self.subTest(name=name, value=value):
+                proc = self.run_consumer(**{name: value})
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                lines = [json.loads(l) for l in proc.stderr.splitlines() if l]
+                # One error names the variable (libmongoc may add its own line before it).
+                named = [l for l in lines if l["level"] == "error" and "variable" in l]
+                self.assertEqual(len(named), 1, proc.stderr)
+                self.assertEqual(named[0]["variable"], name, proc.stderr)
+
+    def test_consumer_ops_ignores_the_apis_settings(self):
+        # The consumer reads only its own variables: the API's, even invalid, do not stop it.
+        c = self.consumer(API_PORT="0", MAX_BODY_BYTES="1", TRUST_PROXY_CIDRS="not a cidr")
+        h.wait_until(lambda: health(c.metrics_port)[0] == 200, 30, "/health 200")
+        self.assertEqual(c.stop(), 0)
+
+    def test_consumer_ops_help_lists_only_its_own_variables(self):
+        proc = subprocess.run([h.find_binary("activity-consumer"), "--help"],
+                              capture_output=True, text=True, timeout=15)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("| `CONSUMER_PREFETCH` |", proc.stdout)
+        self.assertIn("| `RABBITMQ_URL` |", proc.stdout)
+        self.assertNotIn("API_PORT", proc.stdout)
+        self.assertNotIn("TRUST_PROXY_CIDRS", proc.stdout)
 
 
 if __name__ == "__main__":
