@@ -86,7 +86,7 @@ typedef struct inserter {
     double build_s;
     double *insert_ms; /* one per batch */
     size_t insert_n, insert_cap;
-    char error[256];
+    char error[ERR_MSG_MAX + 32];
 } inserter_t;
 
 static int64_t wall_ms(void)

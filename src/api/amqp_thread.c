@@ -37,6 +37,7 @@
  * wake_fd (any thread writes it) and started (main). */
 struct amqp_thread {
     const config_t *cfg;
+    const brokerurl_list_t *brokers;
     ring_mpsc_t *jobs;
     amqp_thread_sink_t sink;
     mq_transport_t *transport;
@@ -53,10 +54,12 @@ struct amqp_thread {
     log_throttle_t connect_log;
 };
 
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs, err_t *err)
+amqp_thread_t *amqp_thread_create(const config_t *cfg, const brokerurl_list_t *brokers,
+                                  ring_mpsc_t *jobs, err_t *err)
 {
     amqp_thread_t *t = xcalloc(1, sizeof(*t));
     t->cfg = cfg;
+    t->brokers = brokers;
     t->jobs = jobs;
     t->clock = timesrc_real();
     t->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -65,12 +68,13 @@ amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs, err_t 
         free(t);
         return NULL;
     }
-    mq_params_t params = {.url = cfg->rabbitmq_url,
-                          .queue = cfg->rabbitmq_queue,
-                          .heartbeat_s = (uint16_t)cfg->amqp_heartbeat_s,
+    mq_params_t params = {.heartbeat_s = (uint16_t)cfg->amqp_heartbeat_s,
                           .conn_name = "activity-api publisher",
-                          .timeout_ms = CONNECT_TIMEOUT_MS};
-    t->transport = mq_transport_create(&params);
+                          .timeout_ms = CONNECT_TIMEOUT_MS,
+                          .topology = {.queue = cfg->rabbitmq_queue,
+                                       .type = mq_queue_type_parse(cfg->rabbitmq_queue_type),
+                                       .delivery_limit = cfg->rabbitmq_delivery_limit}};
+    t->transport = mq_transport_create(brokers, &params);
     return t;
 }
 
@@ -102,7 +106,18 @@ static void log_pump(amqp_thread_t *t, int flags, int64_t now)
     const err_t *e = publisher_last_err(t->publisher);
     uint32_t suppressed = 0;
     if (flags & PUB_PUMP_CONNECTED) {
-        LOG_INFO("connected to the broker; publishing with confirms");
+        char addr[BROKERURL_PART_MAX + 16];
+        unsigned b =
+            atomic_load_explicit(&publisher_stats(t->publisher)->broker, memory_order_relaxed);
+        brokerurl_format_addr(&t->brokers->urls[b], addr, sizeof(addr));
+        mq_queue_type_t qt = mq_transport_queue_type(t->transport);
+        LOG_INFO("connected to the broker %s; queue \"%s\" (%s); publishing with confirms", addr,
+                 t->cfg->rabbitmq_queue, mq_queue_type_name(qt));
+        if (qt == MQ_QUEUE_CLASSIC && strcmp(t->cfg->rabbitmq_queue_type, "auto") == 0 &&
+            !t->ever_connected)
+            LOG_WARN("queue \"%s\" exists as a classic queue: kept as it is (RABBITMQ_QUEUE_TYPE "
+                     "auto); see README \"Queue types\" to move to a quorum queue",
+                     t->cfg->rabbitmq_queue);
         t->ever_connected = true;
         t->connect_log = (log_throttle_t){0};
     }
@@ -177,8 +192,12 @@ static void *thread_main(void *arg)
         t->sink.flush(t->sink.ctx);
 
         if (atomic_load(&t->stop)) {
-            bool idle =
-                ring_mpsc_size_approx(t->jobs) == 0 && publisher_inflight(t->publisher) == 0;
+            /* Messages waiting to be resent keep the thread going too, until the deadline: the
+             * next broker may still take them. */
+            const publisher_stats_t *st = publisher_stats(t->publisher);
+            bool idle = ring_mpsc_size_approx(t->jobs) == 0 &&
+                        publisher_inflight(t->publisher) == 0 &&
+                        atomic_load_explicit(&st->resending, memory_order_relaxed) == 0;
             if (idle || now >= atomic_load(&t->stop_deadline_ms))
                 break;
         }
@@ -210,7 +229,8 @@ int amqp_thread_start(amqp_thread_t *t, const amqp_thread_sink_t *sink, err_t *e
     const config_t *cfg = t->cfg;
     t->sink = *sink;
     pub_transport_t vt = mq_transport_vtable(t->transport);
-    publisher_opts_t opts = {.max_inflight = cfg->publish_max_inflight,
+    publisher_opts_t opts = {.brokers = t->brokers->count,
+                             .max_inflight = cfg->publish_max_inflight,
                              .confirm_timeout_ms = cfg->publish_confirm_timeout_ms,
                              .backoff_base_ms = BACKOFF_BASE_MS,
                              .backoff_max_ms = BACKOFF_MAX_MS,

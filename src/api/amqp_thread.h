@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "api/publisher.h"
+#include "common/brokerurl.h"
 #include "common/config.h"
 #include "common/err.h"
 #include "common/ring_mpsc.h"
@@ -26,9 +27,11 @@ typedef struct amqp_thread_sink {
     void *ctx;
 } amqp_thread_sink_t;
 
-/* Creates the thread's state (not yet running). cfg and jobs are borrowed for its lifetime.
- * Returns NULL with err set on failure. Thread: main. */
-amqp_thread_t *amqp_thread_create(const config_t *cfg, ring_mpsc_t *jobs, err_t *err);
+/* Creates the thread's state (not yet running) for the brokers of RABBITMQ_URL, parsed. cfg,
+ * brokers and jobs are borrowed for its lifetime. Returns NULL with err set on failure.
+ * Thread: main. */
+amqp_thread_t *amqp_thread_create(const config_t *cfg, const brokerurl_list_t *brokers,
+                                  ring_mpsc_t *jobs, err_t *err);
 
 /* Creates the publisher, whose outcomes go to sink (copied), and starts the thread. Returns 0
  * or ERR_IO. Thread: main, once. */

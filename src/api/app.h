@@ -18,6 +18,7 @@
 #include "api/publisher.h"
 #include "api/ratelimit.h"
 #include "api/server.h"
+#include "common/brokerurl.h"
 #include "common/config.h"
 #include "common/ring_mpsc.h"
 #include "common/timesrc.h"
@@ -25,6 +26,7 @@
 /* Transparent. Thread: frozen, except draining (main writes, any thread reads). */
 typedef struct app {
     const config_t *cfg;
+    const brokerurl_list_t *brokers; /* RABBITMQ_URL, parsed */
     ratelimit_t *ratelimit;
     const client_cidrs_t *trusted;
     ring_mpsc_t *jobs;            /* loops push, the amqp thread pops */

@@ -94,6 +94,12 @@ int main(int argc, char **argv)
         LOG_ERROR_ERR("invalid configuration", &err);
         return EXIT_CONFIG;
     }
+    static brokerurl_list_t brokers; /* static: large, and borrowed by the threads */
+    if (brokerurl_parse_list(cfg.rabbitmq_url, CONFIG_BROKERS_MAX, &brokers, &err) < 0) {
+        snprintf(err.field, sizeof(err.field), "RABBITMQ_URL");
+        LOG_ERROR_ERR("invalid configuration", &err); /* config_load checked it: not reached */
+        return EXIT_CONFIG;
+    }
     client_cidrs_t *trusted = NULL;
     if (client_cidrs_parse(cfg.trust_proxy_cidrs, &trusted, &err) < 0) {
         snprintf(err.field, sizeof(err.field), "TRUST_PROXY_CIDRS");
@@ -116,6 +122,7 @@ int main(int argc, char **argv)
     ring_mpsc_t *jobs = ring_mpsc_create(cfg.publish_ring_size, sizeof(pub_job_t));
     static app_t app; /* static: the routes' context outlives every loop thread */
     app = (app_t){.cfg = &cfg,
+                  .brokers = &brokers,
                   .ratelimit = rl,
                   .trusted = trusted,
                   .jobs = jobs,
@@ -137,7 +144,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    amqp = amqp_thread_create(&cfg, jobs, &err);
+    amqp = amqp_thread_create(&cfg, &brokers, jobs, &err);
     if (amqp == NULL) {
         LOG_ERROR("%s", err.msg);
         goto out;

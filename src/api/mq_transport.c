@@ -5,24 +5,18 @@
 #include <string.h>
 #include <sys/time.h>
 
+/* Thread: amqp (owner only), after creation on main. */
 struct mq_transport {
-    char *url;
-    char *queue;
-    char *conn_name;
-    mq_params_t params;
+    const brokerurl_list_t *brokers;
+    mq_params_t params; /* .broker set for each attempt */
     mq_conn_t *conn;
 };
 
-mq_transport_t *mq_transport_create(const mq_params_t *params)
+mq_transport_t *mq_transport_create(const brokerurl_list_t *brokers, const mq_params_t *params)
 {
     mq_transport_t *t = xcalloc(1, sizeof(*t));
-    t->url = xstrdup(params->url);
-    t->queue = xstrdup(params->queue);
-    t->conn_name = xstrdup(params->conn_name ? params->conn_name : "activity-api");
+    t->brokers = brokers;
     t->params = *params;
-    t->params.url = t->url;
-    t->params.queue = t->queue;
-    t->params.conn_name = t->conn_name;
     return t;
 }
 
@@ -38,16 +32,15 @@ void mq_transport_destroy(mq_transport_t *t)
     if (t == NULL)
         return;
     tr_disconnect(t);
-    free(t->url);
-    free(t->queue);
-    free(t->conn_name);
     free(t);
 }
 
-static int tr_connect(void *ctx, err_t *err)
+static int tr_connect(void *ctx, unsigned broker, err_t *err)
 {
     mq_transport_t *t = ctx;
     tr_disconnect(t);
+    ASSERT(broker < t->brokers->count);
+    t->params.broker = &t->brokers->urls[broker];
     int rc = mq_connect(&t->params, &t->conn, err);
     if (rc < 0)
         return rc;
@@ -75,7 +68,7 @@ static int tr_publish(void *ctx, const pub_job_t *job, err_t *err)
     };
     amqp_bytes_t body = {.len = job->len, .bytes = job->body};
     int status = amqp_basic_publish(mq_state(t->conn), MQ_CHANNEL, amqp_empty_bytes,
-                                    amqp_cstring_bytes(t->queue), 1, 0, &props, body);
+                                    amqp_cstring_bytes(t->params.topology.queue), 1, 0, &props, body);
     if (status != AMQP_STATUS_OK) {
         mq_conn_mark_broken(t->conn);
         return mq_status_err(status, "publish", err);
@@ -173,4 +166,9 @@ bool mq_transport_has_buffered(const mq_transport_t *t)
         return false;
     amqp_connection_state_t s = mq_state(t->conn);
     return amqp_frames_enqueued(s) || amqp_data_in_buffer(s);
+}
+
+mq_queue_type_t mq_transport_queue_type(const mq_transport_t *t)
+{
+    return t->conn != NULL ? mq_conn_queue_type(t->conn) : MQ_QUEUE_AUTO;
 }

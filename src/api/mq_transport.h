@@ -14,8 +14,13 @@
 
 typedef struct mq_transport mq_transport_t;
 
-/* Creates a disconnected transport; params' strings are copied. Thread: main. */
-mq_transport_t *mq_transport_create(const mq_params_t *params);
+/* Creates a disconnected transport for the brokers of a list; connect(ctx, i) tries broker i.
+ * brokers, and the strings params points to, are borrowed for the transport's lifetime; params
+ * itself is copied (its broker member is ignored). Thread: main. */
+mq_transport_t *mq_transport_create(const brokerurl_list_t *brokers, const mq_params_t *params);
+
+/* Returns the type of the main queue of the current connection (the last one made). */
+mq_queue_type_t mq_transport_queue_type(const mq_transport_t *t);
 
 /* Frees the transport, closing any connection. NULL is a no-op. */
 void mq_transport_destroy(mq_transport_t *t);

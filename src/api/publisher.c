@@ -5,30 +5,32 @@
  * by delivery tag (tags run 1, 2, ... on each new connection). Broker acks and nacks settle
  * entries (with `multiple`, every tag up to the one named); the oldest unsettled tag advances
  * over settled entries, so the table is a sliding window of at most max_inflight tags.
- * An entry is "answered" once its completion was reported: by its ack, by a confirmation
- * timeout, or by the loss of the connection. A timed-out entry keeps its slot until the
- * broker settles it or the connection goes, because the tag is still outstanding there.
- * Losing the connection answers every unanswered entry PUB_UNAVAILABLE — the message may or
- * may not have been stored, so the client is told to retry, and a retry with the event id
- * it was given is stored once by the idempotent consumer.
+ * An entry is "answered" once its completion was reported: by its ack or nack, or by its
+ * confirmation deadline. A timed-out entry keeps its slot until the broker settles it or the
+ * connection goes, because the tag is still outstanding there. An entry owns its job's body
+ * until it is answered, because it may have to be published again:
+ * Losing the connection moves every unanswered entry, in publish order, to the resend queue;
+ * the next connection (the next broker of the list, failover.h) publishes them again, with the
+ * same message id and body, before any new job, while their clients still wait. The message
+ * may have been stored already; the consumer stores an id once, so the effect is exactly once.
+ * An entry whose deadline passes while it waits to be resent is answered PUB_TIMEOUT.
+ * While a failover round is under way new jobs stay in the ring (a broker change costs latency,
+ * not 503s); once every broker failed, they are answered PUB_UNAVAILABLE at once.
  */
 #include "api/publisher.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/backoff.h"
+#include "common/failover.h"
 #include "common/owner.h"
 
 typedef struct entry {
-    uint64_t ticket;
+    pub_job_t job; /* owns job.body until answered */
     int64_t deadline_ms;
-    int64_t enqueued_ms;
-    uint32_t loop;
     bool answered;
     bool settled;
     bool returned;
-    char id[IDGEN_STR_LEN + 1];
 } entry_t;
 
 /* Thread: amqp (owner, bound at the first pump), except state and stats (any thread reads). */
@@ -41,11 +43,12 @@ struct publisher {
 
     _Atomic int state; /* pub_state_t; written by the owner, read by any thread */
     bool blocked;
-    backoff_t backoff;
+    failover_t failover;
     int64_t next_attempt_ms; /* when DOWN or CONNECTING */
-    int64_t up_since_ms;     /* when UP: when the connection was made */
 
     entry_t *entries;
+    entry_t *resend; /* [resend_head, resend_len): to publish again on the next connection */
+    uint32_t resend_head, resend_len;
     uint64_t mask;
     uint64_t oldest;     /* lowest unsettled tag; == next_tag when none */
     uint64_t next_tag;   /* tag the next publish gets */
@@ -55,6 +58,8 @@ struct publisher {
     bool lost_in_submit; /* a publish lost the connection; the next pump reports it */
     publisher_stats_t stats;
 };
+
+static int publish(publisher_t *p, const entry_t *e, int64_t now_ms);
 
 static void stat_add(_Atomic uint64_t *c, uint64_t n)
 {
@@ -75,7 +80,19 @@ static void answer(publisher_t *p, entry_t *e, pub_status_t status, _Atomic uint
         return;
     e->answered = true;
     stat_add(counter, 1);
-    p->complete(p->complete_ctx, e->loop, e->ticket, status, e->enqueued_ms);
+    free(e->job.body); /* answered: it will not be published again */
+    e->job.body = NULL;
+    p->complete(p->complete_ctx, e->job.loop, e->job.ticket, status, e->job.enqueued_ms);
+}
+
+static void set_state(publisher_t *p, pub_state_t st)
+{
+    atomic_store(&p->state, st);
+}
+
+static bool is_up(const publisher_t *p)
+{
+    return atomic_load_explicit(&p->state, memory_order_relaxed) == PUB_STATE_UP;
 }
 
 static void update_inflight(publisher_t *p)
@@ -99,31 +116,68 @@ publisher_t *publisher_create(const publisher_opts_t *o, const pub_transport_t *
     while (cap < o->max_inflight)
         cap <<= 1;
     p->entries = xcalloc(cap, sizeof(*p->entries));
+    p->resend = xcalloc(cap, sizeof(*p->resend));
     p->mask = cap - 1;
     p->oldest = p->next_tag = p->timeout_at = 1;
-    backoff_init(&p->backoff, o->backoff_base_ms, o->backoff_max_ms, o->seed);
-    atomic_store(&p->state, PUB_STATE_CONNECTING);
+    failover_init(&p->failover, o->brokers > 0 ? o->brokers : 1, o->backoff_base_ms,
+                  o->backoff_max_ms, o->seed);
+    set_state(p, PUB_STATE_CONNECTING);
     p->next_attempt_ms = INT64_MIN; /* the first pump connects */
     return p;
 }
 
-/* Answers every unanswered entry and forgets all of them: the tags died with the channel. */
-static void fail_all(publisher_t *p)
+static void reset_window(publisher_t *p)
 {
-    for (uint64_t tag = p->oldest; tag < p->next_tag; tag++)
-        answer(p, entry_of(p, tag), PUB_UNAVAILABLE, &p->stats.unavailable);
     p->oldest = p->next_tag = p->timeout_at = 1;
     update_inflight(p);
 }
 
+static void update_resending(publisher_t *p)
+{
+    atomic_store_explicit(&p->stats.resending, p->resend_len - p->resend_head,
+                          memory_order_relaxed);
+}
+
+/* The tags died with the channel: moves every unanswered entry of the window, in publish order,
+ * in front of those still waiting to be resent (a republish the connection cut short). */
+static void requeue_window(publisher_t *p)
+{
+    uint32_t k = 0, waiting = p->resend_len - p->resend_head;
+    for (uint64_t tag = p->oldest; tag < p->next_tag; tag++)
+        k += !entry_of(p, tag)->answered;
+    ASSERT(k + waiting <= p->mask + 1);
+    memmove(&p->resend[k], &p->resend[p->resend_head], waiting * sizeof(entry_t));
+    k = 0;
+    for (uint64_t tag = p->oldest; tag < p->next_tag; tag++) {
+        entry_t *e = entry_of(p, tag);
+        if (!e->answered)
+            p->resend[k++] = (entry_t){.job = e->job, .deadline_ms = e->deadline_ms};
+    }
+    p->resend_head = 0;
+    p->resend_len = k + waiting;
+    reset_window(p);
+    update_resending(p);
+}
+
+/* Answers PUB_TIMEOUT what waited to be resent past its deadline. Entries wait in deadline
+ * order, so the scan stops at the first still in time. */
+static void expire_resend(publisher_t *p, int64_t now_ms)
+{
+    while (p->resend_head < p->resend_len && p->resend[p->resend_head].deadline_ms <= now_ms)
+        answer(p, &p->resend[p->resend_head++], PUB_TIMEOUT, &p->stats.timed_out);
+    if (p->resend_head == p->resend_len)
+        p->resend_head = p->resend_len = 0;
+    update_resending(p);
+}
+
 static void lose_connection(publisher_t *p, int64_t now_ms)
 {
-    fail_all(p);
+    requeue_window(p);
     p->t.disconnect(p->t.ctx);
     p->blocked = false;
     atomic_store_explicit(&p->stats.blocked, 0, memory_order_relaxed);
-    atomic_store(&p->state, PUB_STATE_DOWN);
-    p->next_attempt_ms = now_ms + backoff_next_ms(&p->backoff);
+    set_state(p, PUB_STATE_DOWN);
+    p->next_attempt_ms = now_ms + failover_failed(&p->failover, now_ms);
     stat_add(&p->stats.connection_losses, 1);
 }
 
@@ -131,8 +185,11 @@ void publisher_destroy(publisher_t *p)
 {
     if (p == NULL)
         return;
-    fail_all(p);
+    requeue_window(p);
+    for (uint32_t i = p->resend_head; i < p->resend_len; i++)
+        answer(p, &p->resend[i], PUB_UNAVAILABLE, &p->stats.unavailable);
     p->t.disconnect(p->t.ctx);
+    free(p->resend);
     free(p->entries);
     free(p);
 }
@@ -140,39 +197,54 @@ void publisher_destroy(publisher_t *p)
 bool publisher_wants_jobs(const publisher_t *p)
 {
     ASSERT_OWNER(&p->owner);
-    if (atomic_load_explicit(&p->state, memory_order_relaxed) != PUB_STATE_UP)
-        return true; /* jobs are refused at once, which keeps the ring from filling up */
+    if (!is_up(p)) /* wait in the ring for the next broker, or be refused at once */
+        return !failover_in_round(&p->failover);
     return p->next_tag - p->oldest < p->opts.max_inflight;
 }
 
 void publisher_submit(publisher_t *p, pub_job_t *job, int64_t now_ms)
 {
     ASSERT_OWNER(&p->owner);
-    bool up = atomic_load_explicit(&p->state, memory_order_relaxed) == PUB_STATE_UP;
-    if (!up || p->blocked || p->next_tag - p->oldest >= p->opts.max_inflight) {
-        stat_add(&p->stats.unavailable, 1);
-        p->complete(p->complete_ctx, job->loop, job->ticket, PUB_UNAVAILABLE, job->enqueued_ms);
-        free(job->body);
-        job->body = NULL;
+    entry_t e = {.job = *job, .deadline_ms = now_ms + p->opts.confirm_timeout_ms};
+    job->body = NULL; /* the entry owns it now */
+    if (!is_up(p) || p->blocked || p->next_tag - p->oldest >= p->opts.max_inflight) {
+        answer(p, &e, PUB_UNAVAILABLE, &p->stats.unavailable);
         return;
     }
-    uint64_t tag = p->next_tag++;
-    entry_t *e = entry_of(p, tag);
-    *e = (entry_t){.ticket = job->ticket,
-                   .loop = job->loop,
-                   .deadline_ms = now_ms + p->opts.confirm_timeout_ms,
-                   .enqueued_ms = job->enqueued_ms};
-    memcpy(e->id, job->id, sizeof(e->id));
-    int rc = p->t.publish(p->t.ctx, job, &p->last_err);
-    free(job->body);
-    job->body = NULL;
+    if (publish(p, &e, now_ms) < 0)
+        p->lost_in_submit = true;
+}
+
+/* Publishes e (copied into the window at the next tag). On failure the connection is lost and
+ * e waits to be resent with the rest. Returns 0 or the transport's ERR_*. */
+static int publish(publisher_t *p, const entry_t *e, int64_t now_ms)
+{
+    entry_t *slot = entry_of(p, p->next_tag++);
+    *slot = *e;
     update_inflight(p);
+    int rc = p->t.publish(p->t.ctx, &slot->job, &p->last_err);
     if (rc < 0) {
         lose_connection(p, now_ms);
-        p->lost_in_submit = true;
-        return;
+        return rc;
     }
     stat_add(&p->stats.published, 1);
+    return 0;
+}
+
+/* On a new connection: publishes again, in order, what the last one left unconfirmed. Returns 0
+ * or the transport's ERR_* (the connection is then lost again). */
+static int resend_all(publisher_t *p, int64_t now_ms)
+{
+    while (p->resend_head < p->resend_len) {
+        entry_t e = p->resend[p->resend_head++];
+        int rc = publish(p, &e, now_ms);
+        if (rc < 0)
+            return rc; /* not published: it waits again, in order, and is counted when it is */
+        stat_add(&p->stats.republished, 1);
+    }
+    p->resend_head = p->resend_len = 0;
+    update_resending(p);
+    return 0;
 }
 
 /* Marks tag settled and advances the window past settled entries. */
@@ -217,7 +289,7 @@ static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
             entry_t *e = entry_of(p, tag);
             /* Returns come in publish order: skip a message already returned, in case a
              * client retry put two messages with this id in flight. */
-            if (!e->settled && !e->returned && strcmp(e->id, ev->message_id) == 0) {
+            if (!e->settled && !e->returned && strcmp(e->job.id, ev->message_id) == 0) {
                 e->returned = true;
                 break;
             }
@@ -260,22 +332,26 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
         p->lost_in_submit = false;
         return PUB_PUMP_LOST;
     }
-    pub_state_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
-    if (st != PUB_STATE_UP) {
+    if (!is_up(p)) {
+        expire_resend(p, now_ms);
         if (now_ms < p->next_attempt_ms)
             return 0;
-        if (p->t.connect(p->t.ctx, &p->last_err) < 0) {
+        unsigned broker = failover_current(&p->failover);
+        if (p->t.connect(p->t.ctx, broker, &p->last_err) < 0) {
             p->t.disconnect(p->t.ctx);
-            p->next_attempt_ms = now_ms + backoff_next_ms(&p->backoff);
+            p->next_attempt_ms = now_ms + failover_failed(&p->failover, now_ms);
             return PUB_PUMP_CONNECT_FAILED;
         }
-        p->up_since_ms = now_ms;
-        p->oldest = p->next_tag = p->timeout_at = 1;
-        atomic_store(&p->state, PUB_STATE_UP);
+        failover_connected(&p->failover, now_ms);
+        reset_window(p);
+        set_state(p, PUB_STATE_UP);
+        atomic_store_explicit(&p->stats.broker, broker, memory_order_relaxed);
         stat_add(&p->stats.connects, 1);
         flags |= PUB_PUMP_CONNECTED;
+        if (resend_all(p, now_ms) < 0)
+            return flags | PUB_PUMP_LOST;
     }
-    backoff_reset_if_lasted(&p->backoff, p->up_since_ms, now_ms);
+    failover_tick(&p->failover, now_ms);
     for (;;) {
         pub_event_t ev;
         int rc = p->t.next_event(p->t.ctx, &ev, &p->last_err);
@@ -293,10 +369,11 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
 
 int64_t publisher_next_wake_ms(const publisher_t *p, int64_t now_ms)
 {
-    if (atomic_load_explicit(&p->state, memory_order_relaxed) != PUB_STATE_UP) {
-        if (p->next_attempt_ms == INT64_MIN)
-            return 0;
-        return p->next_attempt_ms > now_ms ? p->next_attempt_ms - now_ms : 0;
+    if (!is_up(p)) {
+        int64_t at = p->next_attempt_ms;
+        if (p->resend_head < p->resend_len && p->resend[p->resend_head].deadline_ms < at)
+            at = p->resend[p->resend_head].deadline_ms;
+        return at > now_ms ? at - now_ms : 0;
     }
     if (p->timeout_at < p->next_tag) {
         int64_t d = p->entries[p->timeout_at & p->mask].deadline_ms - now_ms;

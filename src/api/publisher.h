@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The AMQP publisher's state machine: connect with capped backoff, publish with confirms and
- * many messages in flight, settle acks (multiple), nacks and returns, time out confirmations,
- * and report every job's outcome exactly once through a completion callback. It talks to the
- * broker only through pub_transport_t, so unit tests drive it with a fake.
+ * The AMQP publisher's state machine: connect to the first broker of a list that answers (moving
+ * to the next on failure, failover.h), publish with confirms and many messages in flight, settle
+ * acks (multiple), nacks and returns, time out confirmations, publish again on the next
+ * connection what a lost one left unconfirmed, and report every job's outcome exactly once
+ * through a completion callback. It talks to the broker only through pub_transport_t, so unit
+ * tests drive it with a fake.
  * Thread: amqp (owner only), except publisher_state_get and publisher_stats, which are any.
  * Invariant: every submitted job gets exactly one completion; a job is reported CONFIRMED only
- * after the broker's ack for its delivery tag.
+ * after a broker's ack for its delivery tag on the connection it was last published on.
  */
 #ifndef AT_API_PUBLISHER_H
 #define AT_API_PUBLISHER_H
@@ -31,7 +33,7 @@ typedef struct pub_job {
 
 typedef enum pub_status {
     PUB_CONFIRMED = 0,   /* the broker confirmed the persistent message */
-    PUB_UNAVAILABLE = 1, /* not connected, blocked, or the connection was lost before the ack */
+    PUB_UNAVAILABLE = 1, /* no broker answers, blocked, or unconfirmed when the publisher stops */
     PUB_TIMEOUT = 2,     /* no confirmation within the confirm timeout */
     PUB_REFUSED = 3,     /* nacked, or returned as unroutable */
 } pub_status_t;
@@ -60,10 +62,11 @@ typedef struct pub_event {
 /* The broker behind function pointers. Every call is made on the amqp thread. */
 typedef struct pub_transport {
     void *ctx;
-    /* Connects, declares the topology and enables confirms. 0 or ERR_*. */
-    int (*connect)(void *ctx, err_t *err);
-    /* Publishes job (persistent, mandatory). Delivery tags count 1, 2, ... per connection.
-     * 0, or ERR_* when the connection is unusable. */
+    /* Connects to broker number broker (0 .. publisher_opts_t.brokers - 1), declares the
+     * topology and enables confirms. 0 or ERR_*. */
+    int (*connect)(void *ctx, unsigned broker, err_t *err);
+    /* Publishes job (persistent, mandatory; job and its body are borrowed). Delivery tags count
+     * 1, 2, ... per connection. 0, or ERR_* when the connection is unusable. */
     int (*publish)(void *ctx, const pub_job_t *job, err_t *err);
     /* Returns 1 with *ev filled if an event is available without blocking, 0 if none, or
      * ERR_* when the connection is lost. */
@@ -77,9 +80,10 @@ typedef void (*pub_complete_fn)(void *ctx, uint32_t loop, uint64_t ticket, pub_s
                                 int64_t enqueued_ms);
 
 typedef struct publisher_opts {
+    uint32_t brokers;            /* brokers the transport can connect to (0 counts as 1) */
     uint32_t max_inflight;       /* unconfirmed messages allowed at once */
     uint32_t confirm_timeout_ms; /* a job not confirmed by then completes PUB_TIMEOUT */
-    uint32_t backoff_base_ms;    /* reconnect delay grows from here ... */
+    uint32_t backoff_base_ms;    /* after every broker failed, the delay grows from here ... */
     uint32_t backoff_max_ms;     /* ... up to here; it starts over once a connection has
                                     lasted this long */
     uint64_t seed;               /* jitter seed */
@@ -99,7 +103,10 @@ typedef struct publisher_stats {
     _Atomic uint64_t unavailable; /* PUB_UNAVAILABLE */
     _Atomic uint64_t connects;
     _Atomic uint64_t connection_losses;
+    _Atomic uint64_t republished; /* publishes of a message again after a lost connection */
     _Atomic uint32_t inflight;
+    _Atomic uint32_t resending; /* unconfirmed messages waiting for the next connection */
+    _Atomic uint32_t broker;    /* index of the broker of the last connection */
     _Atomic int blocked;
 } publisher_stats_t;
 
@@ -123,20 +130,23 @@ publisher_t *publisher_create(const publisher_opts_t *o, const pub_transport_t *
 /* Completes every unsettled job PUB_UNAVAILABLE, disconnects and frees. NULL is a no-op. */
 void publisher_destroy(publisher_t *p);
 
-/* Whether the caller should hand over more jobs now: false only while connected with
- * max_inflight messages unconfirmed (jobs then wait in the ring: backpressure). */
+/* Whether the caller should hand over more jobs now: false while connected with max_inflight
+ * messages unconfirmed, and while a failover round is under way (jobs then wait in the ring:
+ * backpressure); true otherwise (while no broker answers they are refused at once). */
 bool publisher_wants_jobs(const publisher_t *p);
 
-/* Takes job (and ownership of job->body, freed here). Publishes it when connected and not
- * blocked; otherwise completes it PUB_UNAVAILABLE at once. */
+/* Takes job (and ownership of job->body, freed once the job is answered). Publishes it when
+ * connected and not blocked; otherwise completes it PUB_UNAVAILABLE at once. */
 void publisher_submit(publisher_t *p, pub_job_t *job, int64_t now_ms);
 
 /* Does all due work: reads every pending broker event, expires confirmations, and reconnects
- * when the backoff delay has passed. Returns PUB_PUMP_* flags. */
+ * when due (then first publishes again what the lost connection left unconfirmed). Returns
+ * PUB_PUMP_* flags. */
 int publisher_pump(publisher_t *p, int64_t now_ms);
 
 /* Returns the delay in ms until the next pump has timed work (a reconnect attempt or a
- * confirmation deadline), or -1 when only broker events or new jobs can create work. */
+ * confirmation deadline, of a message in flight or waiting to be resent), or -1 when only broker
+ * events or new jobs can create work. */
 int64_t publisher_next_wake_ms(const publisher_t *p, int64_t now_ms);
 
 /* Returns the number of published, unsettled messages. */

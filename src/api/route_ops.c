@@ -6,6 +6,8 @@
 
 #include "api/app.h"
 #include "api/respond.h"
+#define LOG_MODULE "route_ops"
+#include "common/log.h"
 
 #define METRICS_BUF_MAX 32768
 
@@ -21,6 +23,14 @@ static const char *amqp_state_name(pub_state_t st)
     }
 }
 
+/* Writes the address of the broker of the publisher's last connection ("host:port"). */
+static void broker_addr(const app_t *app, char *out, size_t n)
+{
+    unsigned b =
+        atomic_load_explicit(&publisher_stats(app->publisher)->broker, memory_order_relaxed);
+    brokerurl_format_addr(&app->brokers->urls[b < app->brokers->count ? b : 0], out, n);
+}
+
 static bool is_ready(const app_t *app)
 {
     const publisher_stats_t *st = publisher_stats(app->publisher);
@@ -31,13 +41,15 @@ static bool is_ready(const app_t *app)
 void route_ops_health(void *ctx, server_loop_t *loop, h2o_req_t *req)
 {
     const app_t *app = ctx;
-    char body[256];
+    char body[768], addr[BROKERURL_PART_MAX + 16], esc[sizeof(addr) * 6];
+    broker_addr(app, addr, sizeof(addr));
+    log_json_escape(esc, sizeof(esc), addr, strlen(addr));
     int64_t now = timesrc_mono_ms(&app->clock);
     int n = snprintf(
         body, sizeof(body),
-        "{\"status\":\"ok\",\"amqp\":\"%s\",\"ready\":%s,\"draining\":%s,"
+        "{\"status\":\"ok\",\"amqp\":\"%s\",\"broker\":\"%s\",\"ready\":%s,\"draining\":%s,"
         "\"uptime_s\":%lld,\"ring_depth\":%zu,\"inflight\":%u}",
-        amqp_state_name(publisher_state_get(app->publisher)), is_ready(app) ? "true" : "false",
+        amqp_state_name(publisher_state_get(app->publisher)), esc, is_ready(app) ? "true" : "false",
         atomic_load(&app->draining) ? "true" : "false", (long long)((now - app->started_ms) / 1000),
         ring_mpsc_size_approx(app->jobs),
         atomic_load_explicit(&publisher_stats(app->publisher)->inflight, memory_order_relaxed));
@@ -49,8 +61,12 @@ void route_ops_ready(void *ctx, server_loop_t *loop, h2o_req_t *req)
 {
     const app_t *app = ctx;
     if (is_ready(app)) {
+        char body[640], addr[BROKERURL_PART_MAX + 16], esc[sizeof(addr) * 2];
+        broker_addr(app, addr, sizeof(addr));
+        log_json_escape(esc, sizeof(esc), addr, strlen(addr));
+        int n = snprintf(body, sizeof(body), "{\"status\":\"ready\",\"broker\":\"%s\"}", esc);
         api_metrics_count(server_loop_metrics(loop), API_ROUTE_READY, 200);
-        respond_send(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}"));
+        respond_send(req, 200, "OK", "application/json", body, (size_t)n);
         return;
     }
     const char *why = atomic_load(&app->draining) ? "the service is shutting down"
@@ -96,6 +112,21 @@ static void render_publisher(metrics_buf_t *b, const app_t *app)
                (uint64_t)atomic_load_explicit(&st->blocked, memory_order_relaxed));
     render_u64(b, "activity_api_amqp_connects_total", "counter", "Successful broker connections.",
                relaxed(&st->connects));
+    render_u64(b, "activity_api_republished_total", "counter",
+               "Messages published again on a new connection after the last one was lost "
+               "unconfirmed.",
+               relaxed(&st->republished));
+    render_u64(b, "activity_api_publish_resending", "gauge",
+               "Unconfirmed messages waiting for the next broker connection.",
+               atomic_load_explicit(&st->resending, memory_order_relaxed));
+    /* Which broker of RABBITMQ_URL the last connection went to: one series, value 1. */
+    char addr[BROKERURL_PART_MAX + 16], labels[sizeof(addr) * 2 + 32];
+    broker_addr(app, addr, sizeof(addr));
+    snprintf(labels, sizeof(labels), "broker=\"%s\",index=\"%u\"", addr,
+             atomic_load_explicit(&st->broker, memory_order_relaxed));
+    metrics_render_family(b, "activity_api_amqp_broker_info", "gauge",
+                          "The broker of the last connection (RABBITMQ_URL's index).");
+    metrics_render_u64(b, "activity_api_amqp_broker_info", labels, 1);
     render_u64(b, "activity_api_amqp_connection_losses_total", "counter",
                "Broker connections lost.", relaxed(&st->connection_losses));
 }

@@ -143,7 +143,7 @@ static int on_any_req(h2o_handler_t *self, h2o_req_t *req)
             continue;
         if (!allows(r->allow, &req->method)) {
             char detail[64];
-            snprintf(detail, sizeof(detail), "this path accepts %s only", r->allow);
+            snprintf(detail, sizeof(detail), "allowed methods: %s", r->allow);
             problem_t p = {.status = 405,
                            .type = "method-not-allowed",
                            .title = "Method Not Allowed",

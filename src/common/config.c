@@ -2,6 +2,7 @@
 #include "common/config.h"
 
 #include "common/brokerurl.h"
+#include "common/urltext.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +38,7 @@ struct row {
 
 static int check_amqp_url(const struct row *r, const char *value, err_t *err);
 static int check_queue(const struct row *r, const char *value, err_t *err);
+static int check_queue_type(const struct row *r, const char *value, err_t *err);
 static int check_mongo_url(const struct row *r, const char *value, err_t *err);
 
 #define FIELD(f) .offset = offsetof(config_t, f), .size = sizeof(((config_t *)0)->f)
@@ -56,11 +58,18 @@ static int check_mongo_url(const struct row *r, const char *value, err_t *err);
 
 static const struct row rows[] = {
     STR(BOTH, "RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", true,
-        check_amqp_url, "amqp:// URL (TLS is not built in)",
-        "RabbitMQ broker URL (the password is masked in logs)"),
+        check_amqp_url, "amqp:// URLs, comma-separated (at most 16; no TLS)",
+        "RabbitMQ broker URL, or the nodes of a cluster in order of preference (passwords are "
+        "masked in logs)"),
     STR(BOTH, "RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", false, check_queue,
         "1..200 printable ASCII bytes, no spaces",
         "Durable queue of events; dead letters go to the same name plus `.dlq`"),
+    STR(BOTH, "RABBITMQ_QUEUE_TYPE", rabbitmq_queue_type, "auto", false, check_queue_type,
+        "auto, quorum, classic",
+        "Type of the queue and its DLQ: quorum, classic, or auto (quorum for a new queue, an "
+        "existing classic queue kept)"),
+    U32(BOTH, "RABBITMQ_DELIVERY_LIMIT", rabbitmq_delivery_limit, "20", 1, 1000000,
+        "Quorum queues: deliveries of one message before it is dead-lettered"),
     STR(CONS, "DATABASE_URL", database_url, "mongodb://127.0.0.1:27017/activity_db", true,
         check_mongo_url, "mongodb:// or mongodb+srv:// URL with a database",
         "MongoDB URL; its path names the database (the password is masked in logs)"),
@@ -127,7 +136,7 @@ static void quote_value(const struct row *r, const char *value, char *out, size_
 {
     char masked[CONFIG_URL_MAX];
     if (r->secret) {
-        config_mask_url(value, masked, sizeof(masked));
+        urltext_mask(value, masked, sizeof(masked));
         value = masked;
     }
     snprintf(out, n, "%.*s%s", QUOTE_MAX, value, strlen(value) > QUOTE_MAX ? "..." : "");
@@ -152,43 +161,6 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Returns the start of the userinfo/host part of url: after "scheme://", or url itself. */
-static const char *authority_start(const char *url)
-{
-    const char *p = strstr(url, "://");
-    return p != NULL ? p + 3 : url;
-}
-
-/* Returns the '@' ending the userinfo that starts at a, or NULL: the last '@' before the first
- * '?' (of the whole string when there is no '?'). With fallback, when there is none before the
- * '?', the last '@' after it. */
-static const char *userinfo_end(const char *a, bool fallback)
-{
-    const char *q = strchr(a, '?');
-    const char *at = NULL;
-    for (const char *p = a; q != NULL ? p < q : *p != '\0'; p++) {
-        if (*p == '@')
-            at = p;
-    }
-    if (at == NULL && fallback && q != NULL)
-        at = strrchr(q, '@');
-    return at;
-}
-
-void config_mask_url(const char *url, char *out, size_t n)
-{
-    const char *a = authority_start(url);
-    /* Masking errs towards hiding: with no '@' before the query, an '@' inside it is taken as
-     * the end of a userinfo holding an unencoded '?'. */
-    const char *at = userinfo_end(a, true);
-    const char *colon = at != NULL ? memchr(a, ':', (size_t)(at - a)) : NULL;
-    if (colon == NULL) {
-        snprintf(out, n, "%s", url);
-        return;
-    }
-    snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
-}
-
 static int check_amqp_url(const struct row *r, const char *value, err_t *err)
 {
     brokerurl_list_t list;
@@ -207,20 +179,25 @@ static int check_queue(const struct row *r, const char *value, err_t *err)
     return 0;
 }
 
+static int check_queue_type(const struct row *r, const char *value, err_t *err)
+{
+    if (strcmp(value, "auto") != 0 && strcmp(value, "quorum") != 0 && strcmp(value, "classic") != 0)
+        return fail(r, ERR_PARSE, value, err, "must be one of %s", r->range);
+    return 0;
+}
+
 static int check_mongo_url(const struct row *r, const char *value, err_t *err)
 {
     if (!has_prefix(value, "mongodb://") && !has_prefix(value, "mongodb+srv://"))
         return fail(r, ERR_PARSE, value, err, "must start with mongodb:// or mongodb+srv://");
     /* The database is the path between the hosts and the options: mongodb://h1,h2/db?opts. */
-    const char *a = authority_start(value);
-    const char *at = userinfo_end(a, false);
-    const char *slash = strpbrk(at != NULL ? at + 1 : a, "/?");
-    size_t len = slash != NULL && *slash == '/' ? strcspn(slash + 1, "?") : 0;
+    size_t len;
+    const char *db = urltext_path(value, &len);
     if (len == 0)
         return fail(r, ERR_PARSE, value, err,
                     "must name a database in its path (mongodb://host/activity_db)");
     /* MongoDB refuses these in database names; say so now rather than on the first insert. */
-    if (len > 63 || strcspn(slash + 1, "/\\. \"$") < len)
+    if (len > 63 || strcspn(db, "/\\. \"$") < len)
         return fail(r, ERR_PARSE, value, err,
                     "must name a database of at most 63 bytes without / \\ . space \" $");
     return 0;
@@ -393,7 +370,7 @@ size_t config_format(const config_t *cfg, unsigned readers, char *buf, size_t n)
         case T_STR:
             if (r->secret) {
                 char masked[CONFIG_URL_MAX];
-                config_mask_url(field, masked, sizeof(masked));
+                urltext_mask(field, masked, sizeof(masked));
                 text_json_string(&t, masked);
             } else {
                 text_json_string(&t, field);

@@ -19,7 +19,7 @@
 #define CONFIG_QUEUE_MAX   201  /* RABBITMQ_QUEUE: at most 200 bytes */
 #define CONFIG_HOST_MAX    256  /* API_HOST, CONSUMER_METRICS_HOST */
 #define CONFIG_PATH_MAX    512  /* CONSUMER_HEALTH_FILE */
-#define CONFIG_BROKERS_MAX 1    /* URLs RABBITMQ_URL may list */
+#define CONFIG_BROKERS_MAX 16   /* URLs RABBITMQ_URL may list (BROKERURL_LIST_MAX) */
 
 /* Who reads a variable: a bit set. */
 enum config_reader {
@@ -37,6 +37,8 @@ enum config_reader {
 typedef struct config {
     char rabbitmq_url[CONFIG_URL_MAX];
     char rabbitmq_queue[CONFIG_QUEUE_MAX];
+    char rabbitmq_queue_type[8]; /* "auto", "classic" or "quorum" */
+    uint32_t rabbitmq_delivery_limit;
     char database_url[CONFIG_URL_MAX];
     char api_host[CONFIG_HOST_MAX];
     uint32_t api_port;
@@ -88,13 +90,6 @@ const char *config_env_getter(void *ctx, const char *name);
  * needs (excluding the NUL), like snprintf: a result >= n means the text was cut.
  * Thread: any (cfg is frozen). */
 size_t config_format(const config_t *cfg, unsigned readers, char *buf, size_t n);
-
-/* Writes url into out with the password of its userinfo replaced by "***"
- * (amqp://user:pass@host/ -> amqp://user:***@host/); a URL without a password is copied as is.
- * The userinfo ends at the last '@' before the first '?' (or, when there is none, at the last
- * '@' of the URL), so a password holding an unencoded '/', ':', '@' or '?' is still masked.
- * NUL-terminated, cut to n bytes. Pure. */
-void config_mask_url(const char *url, char *out, size_t n);
 
 /* Writes a Markdown table of the variables readers read (variable | default | range | meaning;
  * with CONFIG_ALL also a "Read by" column), one row per variable, for --help and the README.

@@ -31,7 +31,7 @@ enum {
 #undef ERR_ENUM
 };
 
-#define ERR_MSG_MAX   192
+#define ERR_MSG_MAX   384
 #define ERR_FIELD_MAX 64
 
 /* Detail for the caller. Transparent value type: fill with err_set(). */

@@ -10,6 +10,7 @@
 struct mq_conn {
     amqp_connection_state_t state;
     bool usable; /* the channel and connection are still open, so a polite close is possible */
+    mq_queue_type_t queue_type; /* what the main queue turned out to be */
 };
 
 int mq_status_err(int status, const char *what, err_t *err)
@@ -116,78 +117,139 @@ int mq_method_err(mq_conn_t *c, const amqp_method_t *m, err_t *err)
                    (int)text.len, (const char *)text.bytes);
 }
 
-int mq_declare_topology(amqp_connection_state_t state, amqp_channel_t ch, const char *queue,
-                        err_t *err)
+/* After the broker refused a queue.declare on MQ_CHANNEL (it closed the channel): answers the
+ * close and opens the channel again, so another declare can be tried. */
+static int reopen_channel(amqp_connection_state_t state, err_t *err)
+{
+    amqp_channel_close_ok_t ok = {0};
+    if (amqp_send_method(state, MQ_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
+        return err_set(err, ERR_UNAVAIL, NULL, "cannot answer the broker's channel.close");
+    amqp_channel_open(state, MQ_CHANNEL);
+    return mq_reply_err(amqp_get_rpc_reply(state), "reopen channel", err);
+}
+
+/* Declares one durable queue of the given type: a DLQ (dlq NULL), or the main queue that
+ * dead-letters to dlq. */
+static int declare_queue(amqp_connection_state_t state, const char *name, const char *dlq,
+                         mq_queue_type_t type, uint32_t delivery_limit, err_t *err)
+{
+    amqp_table_entry_t args[6];
+    int n = 0;
+#define ARG_STR(k, v)                                                                              \
+    args[n++] = (amqp_table_entry_t)                                                               \
+    {                                                                                              \
+        .key = amqp_cstring_bytes(k), .value = {                                                   \
+            .kind = AMQP_FIELD_KIND_UTF8,                                                          \
+            .value.bytes = amqp_cstring_bytes(v)                                                   \
+        }                                                                                          \
+    }
+    if (type == MQ_QUEUE_QUORUM)
+        ARG_STR("x-queue-type", "quorum");
+    if (dlq != NULL) {
+        ARG_STR("x-dead-letter-exchange", "");
+        ARG_STR("x-dead-letter-routing-key", dlq);
+    }
+    if (dlq != NULL && type == MQ_QUEUE_QUORUM) {
+        /* Poison that crashes consumers is dead-lettered after delivery_limit deliveries, and
+         * dead-lettering is confirmed (at-least-once), which needs reject-publish on overflow:
+         * the API answers such a refusal 503. */
+        args[n++] = (amqp_table_entry_t){
+            .key = amqp_cstring_bytes("x-delivery-limit"),
+            .value = {.kind = AMQP_FIELD_KIND_I64, .value.i64 = delivery_limit}};
+        ARG_STR("x-dead-letter-strategy", "at-least-once");
+        ARG_STR("x-overflow", "reject-publish");
+    }
+#undef ARG_STR
+    amqp_table_t table = {.num_entries = n, .entries = args};
+    amqp_queue_declare(state, MQ_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, table);
+    return mq_reply_err(amqp_get_rpc_reply(state), "declare queue", err);
+}
+
+/* Declares name with the type asked for; with MQ_QUEUE_AUTO a quorum queue, or the classic one
+ * that exists already (kept as it is). Stores the type in *got. */
+static int declare_typed(amqp_connection_state_t state, const char *name, const char *dlq,
+                         const mq_topology_t *t, mq_queue_type_t *got, err_t *err)
+{
+    mq_queue_type_t first = t->type == MQ_QUEUE_CLASSIC ? MQ_QUEUE_CLASSIC : MQ_QUEUE_QUORUM;
+    int rc = declare_queue(state, name, dlq, first, t->delivery_limit, err);
+    if (rc == ERR_PROTO && t->type == MQ_QUEUE_AUTO) {
+        rc = reopen_channel(state, err);
+        if (rc == 0) {
+            first = MQ_QUEUE_CLASSIC;
+            rc = declare_queue(state, name, dlq, first, t->delivery_limit, err);
+        }
+    }
+    *got = first;
+    if (rc != ERR_PROTO)
+        return rc;
+    char why[ERR_MSG_MAX];
+    snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : "");
+    return err_set(err, ERR_PROTO, "RABBITMQ_QUEUE_TYPE",
+                   "queue \"%s\" exists with other arguments than this service declares (%s, "
+                   "delivery limit %u): %s. Set RABBITMQ_QUEUE_TYPE to the queue's type, or "
+                   "migrate it (README: \"Queue types\")",
+                   name, t->type == MQ_QUEUE_CLASSIC ? "classic" : "quorum", t->delivery_limit,
+                   why);
+}
+
+int mq_declare_topology(amqp_connection_state_t state, const mq_topology_t *t,
+                        mq_queue_type_t *queue_type, err_t *err)
 {
     char dlq[MQ_QUEUE_MAX + 8];
-    if (strlen(queue) == 0 || strlen(queue) > MQ_QUEUE_MAX)
+    if (strlen(t->queue) == 0 || strlen(t->queue) > MQ_QUEUE_MAX)
         return err_set(err, ERR_INVAL, "RABBITMQ_QUEUE", "queue name must be 1..%d bytes",
                        MQ_QUEUE_MAX);
-    snprintf(dlq, sizeof(dlq), "%s.dlq", queue);
-
-    amqp_queue_declare(state, ch, amqp_cstring_bytes(dlq), 0, 1, 0, 0, amqp_empty_table);
-    int rc = mq_reply_err(amqp_get_rpc_reply(state), "declare dead-letter queue", err);
-    if (rc < 0)
-        return rc;
-
-    amqp_table_entry_t args[2] = {
-        {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
-         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("")}},
-        {.key = amqp_cstring_bytes("x-dead-letter-routing-key"),
-         .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(dlq)}},
-    };
-    amqp_table_t table = {.num_entries = 2, .entries = args};
-    amqp_queue_declare(state, ch, amqp_cstring_bytes(queue), 0, 1, 0, 0, table);
-    rc = mq_reply_err(amqp_get_rpc_reply(state), "declare queue", err);
-    if (rc == ERR_PROTO)
-        err_set(err, ERR_PROTO, "RABBITMQ_QUEUE",
-                "queue \"%s\" exists with other arguments than this service declares "
-                "(durable, dead-lettering to \"%s\"): %s",
-                queue, dlq, err ? err->msg : "");
+    snprintf(dlq, sizeof(dlq), "%s.dlq", t->queue);
+    mq_queue_type_t dlq_type;
+    int rc = declare_typed(state, dlq, NULL, t, &dlq_type, err);
+    if (rc == 0)
+        rc = declare_typed(state, t->queue, dlq, t, queue_type, err);
     return rc;
 }
 
-static int open_socket(amqp_connection_state_t state, const struct amqp_connection_info *ci,
-                       int timeout_ms, err_t *err)
+mq_queue_type_t mq_queue_type_parse(const char *s)
 {
-    if (ci->ssl)
-        return err_set(err, ERR_INVAL, "RABBITMQ_URL", "amqps:// is not supported by this build");
+    if (strcmp(s, "classic") == 0)
+        return MQ_QUEUE_CLASSIC;
+    if (strcmp(s, "quorum") == 0)
+        return MQ_QUEUE_QUORUM;
+    return MQ_QUEUE_AUTO;
+}
+
+const char *mq_queue_type_name(mq_queue_type_t t)
+{
+    return t == MQ_QUEUE_CLASSIC ? "classic" : t == MQ_QUEUE_QUORUM ? "quorum" : "auto";
+}
+
+static int open_socket(amqp_connection_state_t state, const brokerurl_t *b, int timeout_ms,
+                       err_t *err)
+{
     amqp_socket_t *sock = amqp_tcp_socket_new(state);
     if (sock == NULL)
         return err_set(err, ERR_NOMEM, NULL, "cannot create AMQP socket");
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    int status = amqp_socket_open_noblock(sock, ci->host, ci->port, &tv);
+    int status = amqp_socket_open_noblock(sock, b->host, b->port, &tv);
     if (status != AMQP_STATUS_OK) {
-        mq_status_err(status, "connect", err);
-        if (err)
-            snprintf(err->msg + strlen(err->msg), sizeof(err->msg) - strlen(err->msg), " (%s:%d)",
-                     ci->host, ci->port);
-        return err ? err->code : ERR_UNAVAIL;
+        char addr[BROKERURL_PART_MAX + 16], what[BROKERURL_PART_MAX + 32];
+        brokerurl_format_addr(b, addr, sizeof(addr));
+        snprintf(what, sizeof(what), "connect to %s", addr);
+        return mq_status_err(status, what, err);
     }
     return 0;
 }
 
 int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
 {
-    struct amqp_connection_info ci;
-    char *url = xstrdup(p->url); /* amqp_parse_url writes into its argument */
+    const brokerurl_t *b = p->broker;
     mq_conn_t *c = xcalloc(1, sizeof(*c));
     int rc = 0;
 
-    amqp_default_connection_info(&ci);
-    if (amqp_parse_url(url, &ci) != AMQP_STATUS_OK) {
-        rc = err_set(err, ERR_INVAL, "RABBITMQ_URL", "malformed AMQP URL");
-        goto out;
-    }
-    /* "amqp://host/" parses to the empty vhost, which RabbitMQ cannot have; users mean "/". */
-    if (ci.vhost == NULL || ci.vhost[0] == '\0')
-        ci.vhost = "/";
     c->state = amqp_new_connection();
     if (c->state == NULL) {
         rc = err_set(err, ERR_NOMEM, NULL, "cannot allocate AMQP connection");
         goto out;
     }
-    rc = open_socket(c->state, &ci, p->timeout_ms, err);
+    rc = open_socket(c->state, b, p->timeout_ms, err);
     if (rc < 0)
         goto out;
     struct timeval rpc_tv = {.tv_sec = p->timeout_ms / 1000,
@@ -214,8 +276,8 @@ int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
     };
     amqp_table_t prop_table = {.num_entries = 2, .entries = props};
     amqp_rpc_reply_t r =
-        amqp_login_with_properties(c->state, ci.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, p->heartbeat_s,
-                                   &prop_table, AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+        amqp_login_with_properties(c->state, b->vhost, 0, AMQP_DEFAULT_FRAME_SIZE, p->heartbeat_s,
+                                   &prop_table, AMQP_SASL_METHOD_PLAIN, b->user, b->password);
     rc = mq_reply_err(r, "login", err);
     if (rc < 0)
         goto out;
@@ -224,11 +286,10 @@ int mq_connect(const mq_params_t *p, mq_conn_t **out, err_t *err)
     if (rc < 0)
         goto out;
     c->usable = true;
-    rc = mq_declare_topology(c->state, MQ_CHANNEL, p->queue, err);
+    rc = mq_declare_topology(c->state, &p->topology, &c->queue_type, err);
     if (rc < 0)
         c->usable = false; /* the broker closed the channel with its refusal */
 out:
-    free(url);
     if (rc < 0) {
         mq_close(c);
         return rc;
@@ -261,4 +322,9 @@ void mq_conn_mark_broken(mq_conn_t *c)
 amqp_connection_state_t mq_state(mq_conn_t *c)
 {
     return c->state;
+}
+
+mq_queue_type_t mq_conn_queue_type(const mq_conn_t *c)
+{
+    return c->queue_type;
 }

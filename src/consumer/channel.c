@@ -102,15 +102,18 @@ static int consume_start(channel_t *c, err_t *err)
     return 0;
 }
 
-int channel_connect(channel_t *c, bool consume, err_t *err)
+int channel_connect(channel_t *c, const brokerurl_t *broker, bool consume, err_t *err)
 {
     ASSERT_OWNER(&c->owner);
     ASSERT(c->conn == NULL);
-    mq_params_t p = {.url = c->cfg->rabbitmq_url,
-                     .queue = c->cfg->rabbitmq_queue,
-                     .heartbeat_s = (uint16_t)c->cfg->amqp_heartbeat_s,
+    const config_t *cfg = c->cfg;
+    mq_params_t p = {.broker = broker,
+                     .heartbeat_s = (uint16_t)cfg->amqp_heartbeat_s,
                      .conn_name = c->conn_name,
-                     .timeout_ms = CONNECT_TIMEOUT_MS};
+                     .timeout_ms = CONNECT_TIMEOUT_MS,
+                     .topology = {.queue = cfg->rabbitmq_queue,
+                                  .type = mq_queue_type_parse(cfg->rabbitmq_queue_type),
+                                  .delivery_limit = cfg->rabbitmq_delivery_limit}};
     int rc = mq_connect(&p, &c->conn, err);
     if (rc < 0)
         return rc;
@@ -122,6 +125,12 @@ int channel_connect(channel_t *c, bool consume, err_t *err)
     if (rc < 0)
         channel_drop(c, true);
     return rc;
+}
+
+mq_queue_type_t channel_queue_type(const channel_t *c)
+{
+    ASSERT_OWNER(&c->owner);
+    return c->conn != NULL ? mq_conn_queue_type(c->conn) : MQ_QUEUE_AUTO;
 }
 
 void channel_drop(channel_t *c, bool broken)

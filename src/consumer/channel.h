@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/mq.h"
 #include "common/err.h"
 #include "consumer/batch.h"
 
@@ -49,11 +50,15 @@ channel_t *channel_create(const config_t *cfg, const char *conn_name);
  * Thread: the owner, or main after the owner was joined. */
 void channel_destroy(channel_t *c);
 
-/* Connects, declares the topology, sets basic.qos(CONSUMER_PREFETCH) and, when consume is true,
- * starts consuming (a paused batch connects with consume false and resumes later). Returns 0,
- * or as mq_connect: ERR_UNAVAIL (unreachable, closed), ERR_INVAL (bad URL, refused
- * credentials), ERR_PROTO (topology mismatch), with err set; c is then not connected. */
-int channel_connect(channel_t *c, bool consume, err_t *err);
+/* Connects to broker (borrowed), declares the topology, sets basic.qos(CONSUMER_PREFETCH) and,
+ * when consume is true, starts consuming (a paused batch connects with consume false and
+ * resumes later). Returns 0, or as mq_connect: ERR_UNAVAIL (unreachable, closed), ERR_INVAL
+ * (refused credentials), ERR_PROTO (topology mismatch), with err set; c is then not
+ * connected. */
+int channel_connect(channel_t *c, const brokerurl_t *broker, bool consume, err_t *err);
+
+/* Returns the type of the main queue of the current connection. */
+mq_queue_type_t channel_queue_type(const channel_t *c);
 
 /* Closes the connection (skipping the polite close handshake when broken: a dead peer would
  * block it) and forgets the consumer. The broker requeues every unacked delivery by itself.

@@ -177,6 +177,12 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    static brokerurl_list_t brokers; /* static: large, and borrowed by the workers */
+    if (brokerurl_parse_list(cfg.rabbitmq_url, CONFIG_BROKERS_MAX, &brokers, &err) < 0) {
+        snprintf(err.field, sizeof(err.field), "RABBITMQ_URL");
+        LOG_ERROR_ERR("invalid configuration", &err); /* config_load checked it: not reached */
+        return 2;
+    }
     if (cfg.consumer_metrics_port != 0 &&
         listen_check_host(cfg.consumer_metrics_host, "CONSUMER_METRICS_HOST", &err) < 0) {
         LOG_ERROR_ERR("invalid configuration", &err);
@@ -223,6 +229,7 @@ int main(int argc, char **argv)
     worker_metrics_init(&metrics);
     static worker_shared_t shared;
     shared.cfg = &cfg;
+    shared.brokers = &brokers;
     shared.pool = pool;
     shared.metrics = &metrics;
     atomic_init(&shared.stop, false);

@@ -9,7 +9,8 @@
  * through the channel's batch_broker_t. The store's socket and selection timeouts (store.c) keep
  * an insert well below two heartbeat intervals.
  * A lost connection drops the batch's deliveries (the broker requeues unacked ones itself) and
- * reconnects with capped backoff; a paused batch stays paused across the reconnect.
+ * reconnects to the next broker of RABBITMQ_URL (failover.h); a paused batch stays paused across
+ * the reconnect.
  * On the stop flag: cancel, take the deliveries already received into the batch, flush and ack
  * it (bounded by CONSUMER_RETRY_MAX_MS), close politely, push the client back.
  */
@@ -23,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/backoff.h"
+#include "common/failover.h"
 #include "common/log.h"
 #include "common/owner.h"
 #include "common/timesrc.h"
@@ -109,11 +110,11 @@ static void on_event(void *ctx, const batch_event_t *ev)
 
 /* ---- the broker side of the loop ---------------------------------------------------------- */
 
-static int broker_connect(worker_t *w, err_t *err)
+static int broker_connect(worker_t *w, const brokerurl_t *broker, err_t *err)
 {
     /* A batch paused before the connection was lost stays paused until the database answers;
      * its resume callback starts consuming then. */
-    int rc = channel_connect(w->chan, batch_state(w->batch) != BATCH_PAUSED, err);
+    int rc = channel_connect(w->chan, broker, batch_state(w->batch) != BATCH_PAUSED, err);
     if (rc == 0)
         metrics_gauge_add(&w->sh->metrics->connected, 1);
     return rc;
@@ -212,13 +213,14 @@ static void finish(worker_t *w)
     broker_drop(w, rc < 0);
 }
 
-/* One connection attempt of the loop. Returns 0 when connected, 1 to go round again after a
- * backoff, or -1 when the worker must give up (refused at startup: the process stops). */
-static int connect_or_wait(worker_t *w, backoff_t *reconnect, unsigned *failures,
-                           bool ever_connected)
+/* One connection attempt of the loop, on the broker failover says. Returns 0 when connected, 1
+ * to go round again (at once on the next broker, or after a backoff once every broker failed),
+ * or -1 when the worker must give up (refused at startup: the process stops). */
+static int connect_or_wait(worker_t *w, failover_t *fo, unsigned *failures, bool ever_connected)
 {
     err_t err;
-    int rc = broker_connect(w, &err);
+    const brokerurl_t *broker = &w->sh->brokers->urls[failover_current(fo)];
+    int rc = broker_connect(w, broker, &err);
     if (rc < 0 && !ever_connected && (rc == ERR_PROTO || rc == ERR_INVAL)) {
         /* A topology mismatch, refused credentials or a bad URL at startup will not heal by
          * retrying: stop the whole process with the broker's reason. */
@@ -237,13 +239,15 @@ static int connect_or_wait(worker_t *w, backoff_t *reconnect, unsigned *failures
                      suppressed);
             LOG_WARN_KV(kv, "cannot connect to the broker: %s", err.msg);
         }
-        sleep_unless_stop(w, backoff_next_ms(reconnect));
+        sleep_unless_stop(w, failover_failed(fo, timesrc_mono_ms(&w->clock)));
         return 1;
     }
-    if (*failures > 0)
-        LOG_INFO("connected to the broker after %u failed attempts", *failures);
-    else
-        LOG_INFO("connected to the broker");
+    failover_connected(fo, timesrc_mono_ms(&w->clock));
+    char addr[BROKERURL_PART_MAX + 16];
+    brokerurl_format_addr(broker, addr, sizeof(addr));
+    LOG_INFO("connected to the broker %s after %u failed attempts; queue \"%s\" (%s)", addr,
+             *failures, w->sh->cfg->rabbitmq_queue,
+             mq_queue_type_name(channel_queue_type(w->chan)));
     *failures = 0;
     w->conn_log = (log_throttle_t){0};
     return 0;
@@ -270,30 +274,28 @@ static void *worker_main(void *arg)
         .event_ctx = w,
     };
     w->batch = batch_create(&bp);
-    backoff_t reconnect;
-    backoff_init(&reconnect, RECONNECT_BASE_MS, RECONNECT_MAX_MS, bp.seed);
+    failover_t fo;
+    failover_init(&fo, w->sh->brokers->count, RECONNECT_BASE_MS, RECONNECT_MAX_MS, bp.seed);
     unsigned failures = 0;
     bool ever_connected = false;
-    int64_t connected_ms = 0;
 
     while (!stopping(w)) {
         beat(w);
         if (!channel_is_connected(w->chan)) {
-            int rc = connect_or_wait(w, &reconnect, &failures, ever_connected);
+            int rc = connect_or_wait(w, &fo, &failures, ever_connected);
             if (rc < 0)
                 break;
             if (rc > 0)
                 continue;
             ever_connected = true;
-            connected_ms = timesrc_mono_ms(&w->clock);
         }
-        backoff_reset_if_lasted(&reconnect, connected_ms, timesrc_mono_ms(&w->clock));
+        failover_tick(&fo, timesrc_mono_ms(&w->clock));
         err_t err;
         if (step(w, &err) < 0) {
             LOG_WARN("broker connection lost, reconnecting: %s", err.msg);
             metrics_counter_add(&w->sh->metrics->reconnects, 1);
             broker_drop(w, true);
-            sleep_unless_stop(w, backoff_next_ms(&reconnect));
+            sleep_unless_stop(w, failover_failed(&fo, timesrc_mono_ms(&w->clock)));
         }
     }
     finish(w);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/brokerurl.h"
 #include "common/config.h"
 #include "common/err.h"
 #include "consumer/store.h"
@@ -24,6 +25,7 @@
  * except for the atomics. */
 typedef struct worker_shared {
     const config_t *cfg;
+    const brokerurl_list_t *brokers; /* RABBITMQ_URL, parsed */
     store_pool_t *pool;
     worker_metrics_t *metrics;
     atomic_bool stop;   /* set by main on SIGTERM/SIGINT, or by a worker that failed */

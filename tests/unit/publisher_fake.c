@@ -39,29 +39,98 @@ fx_pub_t *fx_pub_by_tag(fx_t *f, uint64_t tag)
     return &f->pubs[f->conn_first + tag - 1];
 }
 
-static int fake_connect(void *ctx, err_t *err)
+static void tried_add(fx_t *f, char c)
+{
+    if (f->ntried + 1 < sizeof(f->tried)) {
+        f->tried[f->ntried++] = c;
+        f->tried[f->ntried] = '\0';
+    }
+}
+
+/* The model's failover_failed: the next broker at once while the round has brokers left, else
+ * a backoff delay (a valid draw lies in [cap / 2, cap]) and broker 0. */
+static void model_fail(fx_t *f)
+{
+    if (++f->round_fails < f->brokers) {
+        f->expect_broker = (f->expect_broker + 1) % f->brokers;
+        f->attempt_lo = f->attempt_hi = f->now;
+        return;
+    }
+    uint32_t cap = fx_cap_of(&f->opts, f->backoff_attempt);
+    if (f->backoff_attempt < UINT32_MAX)
+        f->backoff_attempt++;
+    f->round_fails = 0;
+    f->expect_broker = 0;
+    f->attempt_lo = f->now + cap / 2;
+    f->attempt_hi = f->now + cap;
+}
+
+static bool bit_set(uint32_t mask, unsigned broker)
+{
+    return broker < 32 && ((mask >> broker) & 1u) != 0;
+}
+
+static int fake_connect(void *ctx, unsigned broker, err_t *err)
 {
     fx_t *f = ctx;
     f->connect_calls++;
-    HOT_INT_EQ(f->connected, false); /* the old connection was dropped first */
+    HOT_INT_EQ(f->connected, false);       /* the old connection was dropped first */
+    HOT_UINT_EQ(broker, f->expect_broker); /* the rotation the model expects */
+    HOT_INT_GE(f->now, f->attempt_lo);     /* never before the delay */
+    tried_add(f, broker < 10 ? (char)('0' + broker) : '?');
+    bool fail = bit_set(f->refuse_mask, broker);
     if (f->connect_failures_left > 0) {
         f->connect_failures_left--;
+        fail = true;
+    }
+    if (fail) {
+        tried_add(f, 'x');
+        model_fail(f);
         return err_set(err, f->connect_fail_code, NULL, "fake connect failure %d",
                        f->connect_calls);
     }
+    tried_add(f, '+');
     f->connects_ok++;
-    f->connected = true;
-    f->broken = false;
-    f->blocked = false;
+    f->connected = true; /* broken and blocked were cleared by the last disconnect */
     f->conn++;
+    f->last_broker = broker;
+    f->up_since = f->now;
     f->conn_first = f->npubs;
     f->last_tag = 0;
     f->low_tag = 1;
+    f->last_seq = 0;
+    if (bit_set(f->drop_mask, broker))
+        fx_push_error(f, ERR_IO);
     if (f->error_on_connect < 0) {
         fx_push_error(f, f->error_on_connect);
         f->error_on_connect = 0;
     }
     return 0;
+}
+
+static int body_of(uint64_t ticket, char *out, size_t len)
+{
+    return snprintf(out, len, "{\"ticket\":%llu}", (unsigned long long)ticket);
+}
+
+/* What every publish of ticket must carry, the first and every republish alike: the job as
+ * fx_submit_id made it, while it is still unanswered. */
+static void check_job(const fx_ticket_t *k, const pub_job_t *job)
+{
+    HOT_INT_EQ(k->submitted, true);
+    HOT_INT_EQ(k->ndone, 0); /* an answered job is never published (again) */
+    char text[64], id[IDGEN_STR_LEN + 1];
+    int n = body_of(job->ticket, text, sizeof(text));
+    HOT_UINT_EQ(job->len, (uint32_t)n);
+    HOT_PTR_NONNULL(job->body);
+    if (memcmp(job->body, text, (size_t)n) != 0)
+        ck_assert_mem_eq(job->body, text, (size_t)n);
+    fx_make_id(k->id_n, id);
+    if (strcmp(job->id, id) != 0)
+        ck_assert_str_eq(job->id, id);
+    HOT_UINT_EQ(job->loop, (uint32_t)(job->ticket % 3));
+    HOT_INT_EQ(job->enqueued_ms, (int64_t)(1000 + job->ticket));
+    HOT_INT_EQ(job->received_ms, 1700000000000 + (int64_t)job->ticket);
 }
 
 static int fake_publish(void *ctx, const pub_job_t *job, err_t *err)
@@ -71,11 +140,24 @@ static int fake_publish(void *ctx, const pub_job_t *job, err_t *err)
     /* The publisher must never write to a closed or broken connection. */
     HOT_INT_EQ(f->connected, true);
     HOT_INT_EQ(f->broken, false);
+    fx_ticket_t *k = fx_tk_of(f, job->ticket);
+    check_job(k, job);
+    /* One connection carries jobs in submission order: what waits to be resent comes first, in
+     * its order, then new jobs. */
+    HOT_UINT_GT(k->seq, f->last_seq);
+    f->last_seq = k->seq;
+    bool again = k->attempts++ > 0;
     if (f->publish_fail_code < 0) {
-        int code = f->publish_fail_code;
-        f->publish_fail_code = 0;
-        f->broken = true;
-        return err_set(err, code, NULL, "fake publish failure");
+        if (f->publish_fail_skip > 0) {
+            f->publish_fail_skip--;
+        } else {
+            int code = f->publish_fail_code;
+            f->publish_fail_code = 0;
+            f->broken = true;
+            f->lost_pending = f->submitting != 0;
+            f->resends_cut += again;
+            return err_set(err, code, NULL, "fake publish failure");
+        }
     }
     if (f->npubs == f->pubs_cap) {
         f->pubs_cap = f->pubs_cap ? 2 * f->pubs_cap : 64;
@@ -90,11 +172,13 @@ static int fake_publish(void *ctx, const pub_job_t *job, err_t *err)
                     .body = xmalloc(job->len),
                     .enqueued_ms = job->enqueued_ms,
                     .received_ms = job->received_ms,
-                    .submitted_ms = f->now};
-    memcpy(r->body, job->body, job->len);
+                    .published_ms = f->now,
+                    .again = again};
+    memcpy(r->body, job->body, job->len); /* a copy: the entry keeps its own until answered */
     memcpy(r->id, job->id, sizeof(r->id));
-    fx_tk_of(f, job->ticket)->pub = (long)f->npubs;
+    k->pub = (long)f->npubs;
     f->npubs++;
+    f->republishes += again;
     return 0;
 }
 
@@ -168,6 +252,14 @@ static void fake_disconnect(void *ctx)
 {
     fx_t *f = ctx;
     f->disconnect_calls++;
+    if (f->connected && !f->destroying) {
+        /* A loss. A connection that lasted the backoff's cap ended the round. */
+        tried_add(f, '!');
+        f->losses++;
+        if (f->now - f->up_since >= (int64_t)f->opts.backoff_max_ms)
+            f->round_fails = f->backoff_attempt = 0;
+        model_fail(f);
+    }
     /* Whatever the dead connection still had to say is gone with it. */
     f->connected = false;
     f->broken = false;
@@ -246,15 +338,18 @@ void fx_on_complete(void *ctx, uint32_t loop, uint64_t ticket, pub_status_t stat
     HOT_UINT_EQ(loop, (uint32_t)(ticket % 3));
     HOT_INT_EQ(enqueued_ms, (int64_t)(1000 + ticket));
 
+    /* The job's last publish, and whether it was on the connection alive now. */
     const fx_pub_t *r = k->pub >= 0 ? &f->pubs[k->pub] : NULL;
+    bool live = r != NULL && f->connected && r->conn == f->conn;
     switch (status) {
     case PUB_CONFIRMED:
-        HOT_PTR_NONNULL(r);
-        HOT_INT_EQ(r->settle, FX_SETTLE_ACK);
+        HOT_INT_EQ(live, true);               /* an ack on the connection of its last publish ... */
+        HOT_INT_EQ(r->settle, FX_SETTLE_ACK); /* ... covering that publish's tag */
         HOT_INT_EQ(r->returned, false);
+        f->settled_again += r->again;
         break;
     case PUB_REFUSED:
-        HOT_PTR_NONNULL(r);
+        HOT_INT_EQ(live, true);
         if (r->settle == FX_SETTLE_NACK) {
             f->refused_by_nack++;
         } else {
@@ -262,13 +357,19 @@ void fx_on_complete(void *ctx, uint32_t loop, uint64_t ticket, pub_status_t stat
             HOT_INT_EQ(r->returned, true);
             f->refused_by_return++;
         }
+        f->settled_again += r->again;
         break;
     case PUB_TIMEOUT:
-        HOT_PTR_NONNULL(r);
-        HOT_INT_EQ(r->settle, FX_SETTLE_NONE);
-        HOT_INT_GE(f->now, r->submitted_ms + (int64_t)f->opts.confirm_timeout_ms);
+        /* The original deadline, kept across republishes, has passed with nothing settled. A job
+         * waiting to be resent may never have reached a broker at all (its publish failed). */
+        HOT_INT_GE(f->now, k->submitted_ms + (int64_t)f->opts.confirm_timeout_ms);
+        if (r != NULL)
+            HOT_INT_EQ(r->settle, FX_SETTLE_NONE);
+        f->timeouts_waiting += !live;
         break;
     case PUB_UNAVAILABLE:
+        /* Refused by submit, or left over at destroy; a lost connection answers nothing. */
+        HOT_INT_EQ(f->destroying || f->submitting == ticket, true);
         break;
     }
 }
@@ -284,6 +385,11 @@ uint64_t fx_outcomes_sum(const publisher_stats_t *st)
            fx_counter(&st->timed_out) + fx_counter(&st->unavailable);
 }
 
+uint64_t fx_open_jobs(const fx_t *f)
+{
+    return f->nsubmitted - (uint64_t)f->ndone;
+}
+
 void fx_check_counters(fx_t *f)
 {
     const publisher_stats_t *st = publisher_stats(f->p);
@@ -294,13 +400,28 @@ void fx_check_counters(fx_t *f)
     HOT_UINT_EQ(fx_counter(&st->unavailable), f->by_status[PUB_UNAVAILABLE]);
     /* Each answered job is in exactly one outcome counter. */
     HOT_UINT_EQ(fx_outcomes_sum(st), (uint64_t)f->ndone);
+    HOT_UINT_EQ(fx_counter(&st->published), (uint64_t)f->npubs);
+    HOT_UINT_EQ(fx_counter(&st->republished), f->republishes);
+    HOT_UINT_EQ(fx_counter(&st->connects), (uint64_t)f->connects_ok);
+    HOT_UINT_EQ(fx_counter(&st->connection_losses), f->losses);
+    HOT_UINT_EQ(atomic_load(&st->inflight), publisher_inflight(f->p));
+    HOT_INT_EQ(atomic_load(&st->blocked), f->blocked);
+    /* While down, every unanswered job waits to be resent; while up, none does. */
+    HOT_UINT_EQ(atomic_load(&st->resending), f->connected ? 0 : fx_open_jobs(f));
+    HOT_UINT_EQ(atomic_load(&st->broker), f->last_broker);
 }
 
 /* ---- set-up and driving ---- */
 
 void fx_init_opts(fx_t *f, const publisher_opts_t *o)
 {
-    *f = (fx_t){.opts = *o, .now = 1000000};
+    *f = (fx_t){.opts = *o,
+                .now = 1000000,
+                .connect_fail_code = ERR_UNAVAIL,
+                .brokers = o->brokers > 0 ? o->brokers : 1,
+                .up_since = -1,
+                .attempt_lo = INT64_MIN, /* the first pump connects */
+                .attempt_hi = INT64_MIN};
     pub_transport_t t = fx_transport(f);
     f->p = publisher_create(o, &t, fx_on_complete, f);
     HOT_PTR_NONNULL(f->p);
@@ -308,10 +429,14 @@ void fx_init_opts(fx_t *f, const publisher_opts_t *o)
 
 void fx_destroy(fx_t *f)
 {
-    if (f->p != NULL)
-        fx_check_counters(f);
+    if (f->p == NULL)
+        return;
+    fx_check_counters(f);
+    f->destroying = true;
     publisher_destroy(f->p);
+    f->destroying = false;
     f->p = NULL;
+    HOT_UINT_EQ((uint64_t)f->ndone, f->nsubmitted); /* every job answered, each once */
 }
 
 void fx_deinit(fx_t *f)
@@ -367,10 +492,13 @@ void fx_submit_id(fx_t *f, uint64_t ticket, uint64_t id_n)
 {
     fx_ticket_t *k = fx_tk_of(f, ticket);
     HOT_INT_EQ(k->submitted, false); /* tickets are unique within a test */
+    HOT_UINT_GT(ticket, 0);          /* 0 means "no submit" in f->submitting */
     k->submitted = true;
-    f->nsubmitted++;
+    k->seq = ++f->nsubmitted;
+    k->id_n = id_n;
+    k->submitted_ms = f->now;
     char text[64];
-    int n = snprintf(text, sizeof(text), "{\"ticket\":%llu}", (unsigned long long)ticket);
+    int n = body_of(ticket, text, sizeof(text));
     pub_job_t job = {.ticket = ticket,
                      .loop = (uint32_t)(ticket % 3),
                      .len = (uint32_t)n,
@@ -379,8 +507,10 @@ void fx_submit_id(fx_t *f, uint64_t ticket, uint64_t id_n)
                      .enqueued_ms = (int64_t)(1000 + ticket)};
     memcpy(job.body, text, (size_t)n); /* not NUL-terminated, as from the ring */
     fx_make_id(id_n, job.id);
+    f->submitting = ticket;
     publisher_submit(f->p, &job, f->now);
-    HOT_PTR_NULL(job.body); /* ownership was taken: freed (ASan checks) */
+    f->submitting = 0;
+    HOT_PTR_NULL(job.body); /* ownership was taken: freed once answered (ASan checks) */
     fx_check_counters(f);
 }
 
@@ -397,7 +527,21 @@ void fx_submit_range(fx_t *f, uint64_t first, uint64_t last)
 
 int fx_pump(fx_t *f)
 {
+    bool was_up = f->connected, lost_pending = f->lost_pending;
+    int64_t due = f->attempt_hi;
+    int calls = f->connect_calls, oks = f->connects_ok;
+    uint64_t losses = f->losses;
+    f->lost_pending = false;
     int flags = publisher_pump(f->p, f->now);
+    /* None when the pump reports a loss from submit, nor in the pump that lost; one once due. */
+    int attempts = f->connect_calls - calls;
+    HOT_INT_EQ(attempts, lost_pending || was_up ? 0 : f->now >= due ? 1 : attempts);
+    HOT_INT_LE(attempts, 1);
+    int want = !attempts ? 0 : f->connects_ok > oks ? PUB_PUMP_CONNECTED : PUB_PUMP_CONNECT_FAILED;
+    HOT_INT_EQ(flags & (PUB_PUMP_CONNECTED | PUB_PUMP_CONNECT_FAILED), want);
+    HOT_INT_EQ((flags & PUB_PUMP_LOST) != 0, lost_pending || f->losses > losses);
+    if (lost_pending) /* reported alone, before anything else */
+        HOT_INT_EQ(flags, PUB_PUMP_LOST);
     fx_check_counters(f);
     return flags;
 }

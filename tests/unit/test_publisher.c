@@ -6,6 +6,7 @@
  *   test_publisher_confirms.c  acks, nacks, returns; the in-flight window
  *   test_publisher_timeouts.c  confirmation timeouts
  *   test_publisher_loss.c      lost connections, connection.blocked, destroy
+ *   test_publisher_failover.c  broker rotation; republishing what a lost connection left
  *   test_publisher_stats.c     the outcome counters add up to the jobs
  *   test_publisher_random.c    randomized sequences checked against the fake's model
  */
@@ -23,6 +24,7 @@ static Suite *publisher_suite(void)
     publisher_add_confirm_tests(s);
     publisher_add_timeout_tests(s);
     publisher_add_loss_tests(s);
+    publisher_add_failover_tests(s);
     publisher_add_stats_tests(s);
     publisher_add_random_tests(s);
     return s;

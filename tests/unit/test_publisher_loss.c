@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * publisher: losing the connection (in next_event, in publish, right after connecting), which
- * answers every unanswered job UNAVAILABLE and starts the reconnect backoff; connection.blocked,
- * which refuses new jobs until unblocked; and destroy, which answers what is left. Every test
- * starts from the fixture in publisher_fake.h (not yet connected).
+ * answers nothing: every unanswered job waits to be published again on the next connection, and
+ * the reconnect backoff starts (one broker here; the rotation over several and the resend itself
+ * have their own tests in test_publisher_failover.c); connection.blocked, which refuses new jobs
+ * until unblocked; and destroy, which answers what is left. Every test starts from the fixture in
+ * publisher_fake.h (one broker, not yet connected).
  */
 #include <check.h>
 #include <stdatomic.h>
@@ -13,8 +15,9 @@
 #include "common/err.h"
 #include "publisher_fake.h"
 
-/* Checks the statistics that a loss changes. */
-static void expect_loss_stats(uint64_t losses, uint64_t unavailable)
+/* Checks the statistics that a loss changes: the window is empty, and the jobs it held wait to
+ * be resent instead of being answered. */
+static void expect_loss_stats(uint64_t losses, uint64_t unavailable, uint32_t resending)
 {
     const publisher_stats_t *st = publisher_stats(fx.p);
     ck_assert_int_eq(publisher_state_get(fx.p), PUB_STATE_DOWN);
@@ -22,11 +25,12 @@ static void expect_loss_stats(uint64_t losses, uint64_t unavailable)
     ck_assert_uint_eq(atomic_load(&st->inflight), 0);
     ck_assert_uint_eq(fx_counter(&st->connection_losses), losses);
     ck_assert_uint_eq(fx_counter(&st->unavailable), unavailable);
+    ck_assert_uint_eq(atomic_load(&st->resending), resending);
 }
 
 /* ---- losing the connection ---- */
 
-START_TEST(test_publisher_loss_from_next_event_answers_all_unavailable)
+START_TEST(test_publisher_loss_from_next_event_keeps_jobs_for_the_next_connection)
 {
     fx_up(&fx);
     fx_submit_range(&fx, 1, 3);
@@ -40,13 +44,15 @@ START_TEST(test_publisher_loss_from_next_event_answers_all_unavailable)
     ck_assert_int_eq(publisher_last_err(fx.p)->code, ERR_IO);
     ck_assert_str_eq(publisher_last_err(fx.p)->msg, "fake connection lost");
 
-    fx_expect_outcomes(&fx, 1, "TTTUCUU");
+    /* Before the resend, a loss answered 4, 6 and 7 UNAVAILABLE; now they wait. */
+    fx_expect_outcomes(&fx, 1, "TTT-C--");
     ck_assert_int_eq(fx.disconnect_calls, 1);
-    expect_loss_stats(1, 3);
+    expect_loss_stats(1, 0, 3);
     ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->timed_out), 3);
     ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->confirmed), 1);
 
-    /* Down: jobs are refused at once; nothing happens before the backoff delay. */
+    /* Down after the only broker failed: new jobs are refused at once; nothing happens before
+     * the backoff delay. */
     int64_t d = fx_expect_backoff(&fx, 0);
     ck_assert_int_eq(publisher_wants_jobs(fx.p), true);
     fx_submit(&fx, 8);
@@ -55,17 +61,21 @@ START_TEST(test_publisher_loss_from_next_event_answers_all_unavailable)
     ck_assert_int_eq(fx_pump(&fx), 0);
     ck_assert_int_eq(fx.connect_calls, 1);
 
-    /* Reconnected: tags start again from 1 and confirms flow. */
+    /* Reconnected: tags start again from 1, the waiting jobs go first, and confirms flow. */
     fx.now += 1;
     ck_assert_int_eq(fx_pump(&fx), PUB_PUMP_CONNECTED);
     ck_assert_int_eq(publisher_state_get(fx.p), PUB_STATE_UP);
     fx_submit_range(&fx, 9, 10);
-    ck_assert_uint_eq(fx_pub_of(&fx, 9)->tag, 1);
-    ck_assert_uint_eq(fx_pub_of(&fx, 9)->conn, 2);
-    ck_assert_uint_eq(fx_pub_of(&fx, 10)->tag, 2);
-    fx_push_ack(&fx, 1, false);
+    static const uint64_t order[] = {4, 6, 7, 9, 10};
+    for (uint64_t i = 0; i < 5; i++) {
+        ck_assert_uint_eq(fx_pub_of(&fx, order[i])->conn, 2);
+        ck_assert_uint_eq(fx_pub_of(&fx, order[i])->tag, i + 1);
+    }
+    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->republished), 3);
+    ck_assert_uint_eq(atomic_load(&publisher_stats(fx.p)->resending), 0);
+    fx_push_ack(&fx, 4, true);
     fx_pump(&fx);
-    fx_expect_outcomes(&fx, 9, "C-");
+    fx_expect_outcomes(&fx, 1, "TTTCCCCUC-");
     ck_assert_uint_eq(publisher_inflight(fx.p), 1);
     ck_assert_uint_eq(fx.ndone, 9);
     fx_destroy(&fx);
@@ -74,7 +84,7 @@ START_TEST(test_publisher_loss_from_next_event_answers_all_unavailable)
 }
 END_TEST
 
-START_TEST(test_publisher_loss_from_publish_answers_all_unavailable)
+START_TEST(test_publisher_loss_from_publish_resends_the_failed_job_too)
 {
     fx_up(&fx);
     fx_submit_range(&fx, 1, 3);
@@ -82,9 +92,10 @@ START_TEST(test_publisher_loss_from_publish_answers_all_unavailable)
     fx_pump(&fx);
     fx.publish_fail_code = ERR_IO;
     fx_submit(&fx, 4);
-    fx_expect_outcomes(&fx, 1, "CUUU");
+    /* The failed publish may or may not have reached the broker: 4 waits with 2 and 3. */
+    fx_expect_outcomes(&fx, 1, "C---");
     ck_assert_int_eq(fx.disconnect_calls, 1);
-    expect_loss_stats(1, 3);
+    expect_loss_stats(1, 0, 3);
     ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->published), 3);
 
     /* The amqp thread pumps right after submitting: too early for a reconnect. */
@@ -94,10 +105,15 @@ START_TEST(test_publisher_loss_from_publish_answers_all_unavailable)
     fx.now += d;
     ck_assert_int_eq(fx_pump(&fx) & PUB_PUMP_CONNECTED, PUB_PUMP_CONNECTED);
     fx_submit(&fx, 5);
-    ck_assert_uint_eq(fx_pub_of(&fx, 5)->tag, 1);
-    fx_push_ack(&fx, 1, true);
+    for (uint64_t t = 2; t <= 5; t++) {
+        ck_assert_uint_eq(fx_pub_of(&fx, t)->conn, 2);
+        ck_assert_uint_eq(fx_pub_of(&fx, t)->tag, t - 1);
+    }
+    fx_push_ack(&fx, 4, true);
     fx_pump(&fx);
-    fx_expect_done(&fx, 5, PUB_CONFIRMED);
+    fx_expect_outcomes(&fx, 1, "CCCCC");
+    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->published), 7);
+    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->republished), 3);
     fx_destroy(&fx);
     ck_assert_uint_eq(fx.ndone, 5);
 }
@@ -118,6 +134,7 @@ START_TEST(test_publisher_loss_in_publish_is_reported_by_next_pump)
     ck_assert_int_eq(publisher_last_err(fx.p)->code, ERR_CLOSED);
     /* Reported once. */
     ck_assert_int_eq(fx_pump(&fx) & PUB_PUMP_LOST, 0);
+    fx_expect_outcomes(&fx, 1, "--"); /* both wait to be resent */
 }
 END_TEST
 
@@ -214,8 +231,8 @@ END_TEST
 void publisher_add_loss_tests(Suite *s)
 {
     TCase *tc = fx_tcase(s, "loss");
-    tcase_add_test(tc, test_publisher_loss_from_next_event_answers_all_unavailable);
-    tcase_add_test(tc, test_publisher_loss_from_publish_answers_all_unavailable);
+    tcase_add_test(tc, test_publisher_loss_from_next_event_keeps_jobs_for_the_next_connection);
+    tcase_add_test(tc, test_publisher_loss_from_publish_resends_the_failed_job_too);
     tcase_add_test(tc, test_publisher_loss_in_publish_is_reported_by_next_pump);
     tcase_add_test(tc, test_publisher_loss_right_after_connect_reports_both);
 

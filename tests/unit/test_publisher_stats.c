@@ -2,8 +2,9 @@
 /*
  * publisher: the statistics behind activity_api_publish_results_total. Every job is counted in
  * exactly one of the five outcome counters (confirmed, nacked, returned, timed_out,
- * unavailable), so across any mix of acks, nacks, returns, timeouts and lost connections they
- * add up to the jobs submitted once all are answered. (fx_pump and fx_submit also check the
+ * unavailable), so across any mix of acks, nacks, returns, timeouts and lost connections (whose
+ * jobs are answered later, on the next connection or by their deadline) they add up to the jobs
+ * submitted once all are answered. (fx_pump and fx_submit also check the
  * counters against the outcomes after every call, in every test.) Every test starts from the
  * fixture in publisher_fake.h (not yet connected).
  */
@@ -44,25 +45,33 @@ START_TEST(test_publisher_stats_count_every_outcome)
     fx_pump(&fx); /* 6, 7 time out */
     fx_submit(&fx, 8);
     fx_push_error(&fx, ERR_IO);
-    fx_pump(&fx); /* 8 unavailable */
-
+    fx_pump(&fx); /* 8 waits to be resent: counted nowhere yet */
     const publisher_stats_t *st = publisher_stats(fx.p);
-    ck_assert_uint_eq(fx_counter(&st->published), 7);
-    ck_assert_uint_eq(fx_counter(&st->confirmed), 2);
+    ck_assert_uint_eq(fx_outcomes_sum(st), 7);
+    ck_assert_uint_eq(atomic_load(&st->resending), 1);
+    fx.now += fx_expect_backoff(&fx, 0);
+    fx_up(&fx); /* 8 republished ... */
+    fx_push_ack(&fx, 1, false);
+    fx_pump(&fx); /* ... and confirmed */
+
+    ck_assert_uint_eq(fx_counter(&st->published), 8);
+    ck_assert_uint_eq(fx_counter(&st->republished), 1);
+    ck_assert_uint_eq(fx_counter(&st->confirmed), 3);
     ck_assert_uint_eq(fx_counter(&st->nacked), 1);
     ck_assert_uint_eq(fx_counter(&st->returned), 1);
     ck_assert_uint_eq(fx_counter(&st->timed_out), 2);
-    ck_assert_uint_eq(fx_counter(&st->unavailable), 2);
-    ck_assert_uint_eq(fx_counter(&st->connects), 1);
+    ck_assert_uint_eq(fx_counter(&st->unavailable), 1);
+    ck_assert_uint_eq(fx_counter(&st->connects), 2);
     ck_assert_uint_eq(fx_counter(&st->connection_losses), 1);
     ck_assert_uint_eq(atomic_load(&st->inflight), 0);
+    ck_assert_uint_eq(atomic_load(&st->resending), 0);
     ck_assert_int_eq(atomic_load(&st->blocked), 0);
     /* Every submitted job is in exactly one outcome counter. */
     ck_assert_uint_eq(fx_outcomes_sum(st), 8);
-    ck_assert_uint_eq(fx.by_status[PUB_CONFIRMED], 2);
+    ck_assert_uint_eq(fx.by_status[PUB_CONFIRMED], 3);
     ck_assert_uint_eq(fx.by_status[PUB_REFUSED], 2);
     ck_assert_uint_eq(fx.by_status[PUB_TIMEOUT], 2);
-    ck_assert_uint_eq(fx.by_status[PUB_UNAVAILABLE], 2);
+    ck_assert_uint_eq(fx.by_status[PUB_UNAVAILABLE], 1);
 }
 END_TEST
 
@@ -96,6 +105,7 @@ static void return_timeout_then_late_ack(void)
     fx_pump(&fx);
 }
 
+/* The return of 2 died with its connection: republished and acked, it is confirmed. */
 static void return_then_connection_lost(void)
 {
     fx_submit_range(&fx, 1, 3);
@@ -103,8 +113,13 @@ static void return_then_connection_lost(void)
     fx_push_return(&fx, fx_pub_of(&fx, 2)->id);
     fx_push_error(&fx, ERR_IO); /* the ack of 2 never comes */
     fx_pump(&fx);
+    fx.now += fx_expect_backoff(&fx, 0);
+    fx_up(&fx); /* 2 and 3 republished as tags 1 and 2 */
+    fx_push_ack(&fx, 2, true);
+    fx_pump(&fx);
 }
 
+/* Nothing reconnects before the deadlines: all three wait to be resent and time out. */
 static void return_then_publish_fails(void)
 {
     fx_submit_range(&fx, 1, 2);
@@ -112,6 +127,11 @@ static void return_then_publish_fails(void)
     fx_pump(&fx);
     fx.publish_fail_code = ERR_IO;
     fx_submit(&fx, 3);
+    fx.connect_failures_left = 100;
+    fx.connect_fail_code = ERR_IO;
+    for (int64_t end = fx.now + 1000; fx.now < end; fx.now += 10)
+        fx_pump(&fx);
+    fx_pump(&fx);
 }
 
 static void returns_of_a_repeated_id(void)
@@ -168,8 +188,8 @@ static const struct {
     {"return then ack", return_then_ack, 3, "2/0/1/0/0"},
     {"return then nack", return_then_nack, 2, "1/1/0/0/0"},
     {"return, timeout, late ack", return_timeout_then_late_ack, 2, "0/0/0/2/0"},
-    {"return, connection lost", return_then_connection_lost, 3, "1/0/0/0/2"},
-    {"return, publish fails", return_then_publish_fails, 3, "0/0/0/0/3"},
+    {"return, connection lost", return_then_connection_lost, 3, "3/0/0/0/0"},
+    {"return, publish fails", return_then_publish_fails, 3, "0/0/0/3/0"},
     {"returns of a repeated id", returns_of_a_repeated_id, 2, "0/0/2/0/0"},
     {"returns naming nothing in flight", returns_naming_nothing_in_flight, 2, "2/0/0/0/0"},
     {"tag 0 ack after a return", tag_zero_ack_after_return, 3, "2/0/1/0/0"},
