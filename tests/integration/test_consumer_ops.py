@@ -171,6 +171,23 @@ class ConsumerConfigurationTest(h.ConsumerTestCase):
         h.wait_until(lambda: health(c.metrics_port)[0] == 200, 30, "/health 200")
         self.assertEqual(c.stop(), 0)
 
+    def test_consumer_ops_database_url_options_reach_the_driver(self):
+        # A replica set's options (DESIGN §6a) go in DATABASE_URL: the write concern of the URL
+        # is the one used. (replicaSet= itself needs a real replica set, which FerretDB is not.)
+        base = h.database_url_for(self.dbname)
+        sep = "&" if "?" in base else "?"
+        cases = [("w=1&journal=false&retryWrites=true&appName=at-it", "w=1,j=false"),
+                 ("w=majority&wtimeoutMS=4000&retryWrites=true", "w=majority")]
+        for i, (options, described) in enumerate(cases):
+            with self.subTest(options=options):
+                c = self.consumer(DATABASE_URL=base + sep + options)
+                self.broker.publish([h.message(i)])
+                h.wait_until(lambda: self.database.count() == i + 1, 30, "document stored")
+                self.assertEqual(c.stop(), 0)
+                starts = [l["msg"] for l in c.log_lines() if "write concern" in l.get("msg", "")]
+                self.assertEqual(len(starts), 1, c.logs()[-2000:])
+                self.assertIn("write concern " + described, starts[0])
+
     def test_consumer_ops_help_lists_only_its_own_variables(self):
         proc = subprocess.run([h.find_binary("activity-consumer"), "--help"],
                               capture_output=True, text=True, timeout=15)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/timesrc.h"
+#include "consumer/bulkreply.h"
 
 #include "unit_main.h"
 
@@ -620,6 +621,65 @@ START_TEST(test_batch_drain_gives_up_with_requeue_without_pause)
 }
 END_TEST
 
+/* ---- replica-set elections (DESIGN §6a) --------------------------------------------------- */
+
+/* The server errors of an election or a step-down: NotWritablePrimary, NotPrimaryNoSecondaryOk,
+ * InterruptedAtShutdown, InterruptedDueToReplStateChange, PrimarySteppedDown,
+ * ShutdownInProgress. */
+static const int election_codes[] = {10107, 13435, 11600, 11602, 189, 91};
+
+/* Scripts insert `call` as the store answers a write error with code for every document: the
+ * outcome comes from the store's own classification (bulkreply.c). */
+static void script_write_errors(size_t call, size_t n, int code)
+{
+    char letters[DOCS_MAX + 1];
+    memset(letters, 'T', n);
+    letters[n] = '\0';
+    script(call, 0, letters);
+    for (size_t i = 0; i < n; i++) {
+        store.script[call].outcomes[i] =
+            bulkreply_code_is_transient(code) ? BATCH_OUTCOME_TRANSIENT : BATCH_OUTCOME_PERMANENT;
+        store.script[call].codes[i] = code;
+    }
+}
+
+/* Ticks until the store saw `calls` inserts, moving the clock to each due time. */
+static void tick_until_inserts(size_t calls)
+{
+    for (int guard = 0; store.calls < calls && guard < 100; guard++) {
+        int64_t due = batch_next_due_ms(b);
+        if (due != INT64_MAX && due > clk.mono)
+            clk.mono = due;
+        ck_assert_int_eq(batch_tick(b), 0);
+    }
+    ck_assert_uint_eq(store.calls, calls);
+}
+
+START_TEST(test_batch_election_errors_are_retried_never_acked_early_nor_dead_lettered)
+{
+    int code = election_codes[_i];
+    /* During the election every document gets the error; then the whole insert fails (the
+     * driver finds no primary, or the network drops: nothing known); then a new primary. */
+    script_write_errors(0, 3, code);
+    script(1, ERR_UNAVAIL, "");
+    script(2, 0, "SSS");
+    start(3, 1000, 60000);
+    offer(1, 3);
+    tick_until_inserts(1);
+    expect_ops(""); /* not acked before the write is acknowledged, not rejected */
+    ck_assert_int_eq(batch_state(b), BATCH_RETRYING);
+    ck_assert_int_eq(expect_event(BATCH_EV_RETRY)->count, 3);
+    tick_until_inserts(2);
+    expect_ops("");
+    tick_until_inserts(3);
+    expect_ops("ack 3 multiple");
+    ck_assert_uint_eq(store.docs_per_call[2], 3);
+    ck_assert_int_eq(batch_state(b), BATCH_RUNNING);
+    for (size_t i = 0; i < events.n; i++)
+        ck_assert_int_ne(events.ev[i].kind, BATCH_EV_REJECTED);
+}
+END_TEST
+
 /* Adds to s, and returns, a TCase that runs the fixture around each of its tests. */
 static TCase *fixture_tcase(Suite *s, const char *name)
 {
@@ -654,6 +714,11 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_batch_gives_up_requeues_and_pauses_until_ping);
     tcase_add_test(tc, test_batch_retry_is_timed_from_the_failed_insert);
     tcase_add_test(tc, test_batch_broker_error_is_returned_and_abandon_forgets);
+
+    tc = fixture_tcase(s, "elections");
+    tcase_add_loop_test(tc,
+                        test_batch_election_errors_are_retried_never_acked_early_nor_dead_lettered,
+                        0, (int)(sizeof(election_codes) / sizeof(election_codes[0])));
 
     tc = fixture_tcase(s, "shutdown");
     tcase_add_test(tc, test_batch_drain_flushes_and_acks_partial_batch);

@@ -2,6 +2,7 @@
 #include "consumer/bulkreply.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,29 @@ START_TEST(test_bulkreply_validation_error_is_permanent_with_message)
     ck_assert_int_eq(res[2].outcome, BATCH_OUTCOME_TRANSIENT);
     ck_assert_int_eq(res[2].code, 10107);
     bson_destroy(r);
+}
+END_TEST
+
+START_TEST(test_bulkreply_election_errors_are_transient)
+{
+    /* The codes a replica set answers during an election or a step-down, per document and as
+     * the code of a failed command alike. */
+    static const int codes[] = {10107, 13435, 13436, 11600, 11602, 189, 91, 9001, 6, 7, 89};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        ck_assert_int_eq(bulkreply_code_is_transient(codes[i]), true);
+        char json[160];
+        snprintf(json, sizeof(json),
+                 "{\"writeErrors\": [{\"index\": 0, \"code\": %d, \"errmsg\": \"x\"}]}", codes[i]);
+        bson_t *r = reply(json);
+        batch_doc_result_t res[2];
+        ck_assert_int_eq(bulkreply_classify(r, true, 2, res, NULL), true);
+        ck_assert_int_eq(res[0].outcome, BATCH_OUTCOME_TRANSIENT);
+        ck_assert_int_eq(res[0].code, codes[i]);
+        ck_assert_int_eq(res[1].outcome, BATCH_OUTCOME_STORED);
+        bson_destroy(r);
+    }
+    ck_assert_int_eq(bulkreply_code_is_transient(121), false);
+    ck_assert_int_eq(bulkreply_code_is_transient(11000), false);
 }
 END_TEST
 
@@ -114,6 +138,7 @@ static Suite *bulkreply_suite(void)
     TCase *tc = tcase_create("classify");
     tcase_add_test(tc, test_bulkreply_duplicate_is_reported_and_others_stored);
     tcase_add_test(tc, test_bulkreply_validation_error_is_permanent_with_message);
+    tcase_add_test(tc, test_bulkreply_election_errors_are_transient);
     tcase_add_test(tc, test_bulkreply_write_concern_error_leaves_the_rest_uncertain);
     tcase_add_test(tc, test_bulkreply_nothing_known_without_server_answer);
     tcase_add_test(tc, test_bulkreply_ignores_out_of_range_and_malformed_entries);
