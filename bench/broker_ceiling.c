@@ -332,19 +332,28 @@ static double latency_ms(const bench_t *b, double q)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench-broker-ceiling [-q QUEUE] [-n MESSAGES] URL [SECONDS [WINDOW]]\n"
+    fprintf(stderr, "usage: bench-broker-ceiling [-q QUEUE] [-t classic|quorum] [-n MESSAGES] URL "
+                    "[SECONDS [WINDOW]]\n"
                     "       bench-broker-ceiling [-P QUEUE] [-D QUEUE] URL\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *queue = DEFAULT_QUEUE, *purge_queue = NULL, *delete_queue = NULL;
+    bool quorum = false;
     uint64_t max_messages = 0, seconds = DEFAULT_SECONDS, window = DEFAULT_WINDOW;
     int opt;
-    while ((opt = getopt(argc, argv, "q:n:P:D:")) != -1) {
+    while ((opt = getopt(argc, argv, "q:t:n:P:D:")) != -1) {
         switch (opt) {
         case 'q':
             queue = optarg;
+            break;
+        case 't':
+            if (strcmp(optarg, "quorum") != 0 && strcmp(optarg, "classic") != 0) {
+                usage();
+                return 2;
+            }
+            quorum = strcmp(optarg, "quorum") == 0;
             break;
         case 'n':
             if (cli_parse_u64(optarg, 1, UINT64_MAX / 2, &max_messages) != 0) {
@@ -409,17 +418,24 @@ int main(int argc, char **argv)
     /* A fresh queue every run: queue depth changes publish rates. */
     if (purge_or_delete(c, queue, true) < 0)
         goto out;
-    amqp_queue_declare(c, CHANNEL, amqp_cstring_bytes(queue), 0, /* durable */ 1, 0, 0,
-                       amqp_empty_table);
+    /* The type the service declares (RABBITMQ_QUEUE_TYPE): a quorum queue replicates to every
+     * node of a cluster. */
+    amqp_table_entry_t qtype = {
+        .key = amqp_cstring_bytes("x-queue-type"),
+        .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}};
+    amqp_table_t args =
+        quorum ? (amqp_table_t){.num_entries = 1, .entries = &qtype} : amqp_empty_table;
+    amqp_queue_declare(c, CHANNEL, amqp_cstring_bytes(queue), 0, /* durable */ 1, 0, 0, args);
     if (check_reply(amqp_get_rpc_reply(c), "queue.declare") != 0)
         goto out;
     amqp_confirm_select(c, CHANNEL);
     if (check_reply(amqp_get_rpc_reply(c), "confirm.select") != 0)
         goto out;
 
-    printf("bench-broker-ceiling: queue=%s window=%" PRIu64 " message=%d bytes seconds=%" PRIu64
-           "%s\n",
-           queue, window, MESSAGE_BYTES, seconds, max_messages ? " (or a message limit)" : "");
+    printf("bench-broker-ceiling: queue=%s (%s) window=%" PRIu64
+           " message=%d bytes seconds=%" PRIu64 "%s\n",
+           queue, quorum ? "quorum" : "classic", window, MESSAGE_BYTES, seconds,
+           max_messages ? " (or a message limit)" : "");
     fflush(stdout);
 
     double start = bench_now_s(), deadline = start + (double)seconds, last_confirm = start;

@@ -32,6 +32,8 @@
 #                                   before each measurement, wait up to QUIET_WAIT s until other
 #                                   processes use at most QUIET_CORES cores (0 s: do not wait)
 #   BENCH_API_PORT [3100]  BENCH_CEILING_PORT [3101]  BENCH_QUEUE [bench.activities]
+#   BENCH_QUEUE_TYPE [quorum]       quorum or classic: the API's RABBITMQ_QUEUE_TYPE and the type
+#                                   of the ceilings' queue, so (d) and (e)/(i) meet the same queue
 #
 # Every load is bounded in time and targets loopback only; every process started here is
 # stopped on exit (trap), and the benchmark queues are deleted.
@@ -55,6 +57,9 @@ QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
 API_PORT=${BENCH_API_PORT:-3100}
 CEILING_PORT=${BENCH_CEILING_PORT:-3101}
 QUEUE=${BENCH_QUEUE:-bench.activities}
+QUEUE_TYPE=${BENCH_QUEUE_TYPE:-quorum}
+# The ceiling program takes one broker: the first of a cluster's list (the API gets them all).
+CEILING_URL=${RABBITMQ_URL%%,*}
 HOST=127.0.0.1
 ROUTE=/api/v1/activities
 
@@ -79,8 +84,8 @@ cleanup() {
         stop_pid "$pid"
     done
     if ((QUEUE_USED)) && [[ -x $BROKER_CEILING_BIN ]]; then
-        timeout 60 "$BROKER_CEILING_BIN" -D "$QUEUE" "$RABBITMQ_URL" >/dev/null 2>&1 || true
-        timeout 60 "$BROKER_CEILING_BIN" -D "$QUEUE.dlq" "$RABBITMQ_URL" >/dev/null 2>&1 || true
+        timeout 60 "$BROKER_CEILING_BIN" -D "$QUEUE" "$CEILING_URL" >/dev/null 2>&1 || true
+        timeout 60 "$BROKER_CEILING_BIN" -D "$QUEUE.dlq" "$CEILING_URL" >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
     exit "$status"
@@ -198,7 +203,7 @@ purge_queue() {
     QUEUE_USED=1
     [[ ${1:-} == must ]] && tries=30
     for ((i = 0; i < tries; i++)); do
-        timeout 60 "$BROKER_CEILING_BIN" -P "$QUEUE" "$RABBITMQ_URL" >"$WORK/purge.out" 2>&1 && {
+        timeout 60 "$BROKER_CEILING_BIN" -P "$QUEUE" "$CEILING_URL" >"$WORK/purge.out" 2>&1 && {
             cat "$WORK/purge.out" >&2
             return 0
         }
@@ -224,7 +229,8 @@ start_api() {
     local name=$1 cpu=$2
     shift 2
     local cmd=(env API_HOST="$HOST" API_PORT="$API_PORT" RABBITMQ_URL="$RABBITMQ_URL"
-        RABBITMQ_QUEUE="$QUEUE" API_THREADS="$THREADS" LOG_LEVEL=warn "$@")
+        RABBITMQ_QUEUE="$QUEUE" RABBITMQ_QUEUE_TYPE="$QUEUE_TYPE" API_THREADS="$THREADS"
+        LOG_LEVEL=warn "$@")
     [[ -n $cpu ]] && cmd+=(taskset -c "$cpu")
     cmd+=("$API_BIN")
     # The command line without the broker URL, whose password is not for the report.
@@ -295,10 +301,11 @@ HAVE_API=0
 [[ $DURATION =~ ^[1-9][0-9]*s$ ]] || die "BENCH_DURATION must be whole seconds such as 10s"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer"
 [[ $QUIET_WAIT =~ ^[0-9]+$ ]] || die "BENCH_QUIET_WAIT must be whole seconds"
+[[ $QUEUE_TYPE == quorum || $QUEUE_TYPE == classic ]] || die "BENCH_QUEUE_TYPE must be quorum or classic"
 CORES=$(nproc)
 ((SERVER_CPU < CORES && WRK_CPU < CORES)) || die "BENCH_SERVER_CPU/BENCH_WRK_CPU beyond $CORES cores"
 # The broker must answer before anything is measured; purging our queue is the ping.
-timeout 30 "$BROKER_CEILING_BIN" -P "$QUEUE" "$RABBITMQ_URL" >/dev/null ||
+timeout 30 "$BROKER_CEILING_BIN" -P "$QUEUE" "$CEILING_URL" >/dev/null ||
     die "RabbitMQ does not answer at the RABBITMQ_URL (run scripts/services.sh up)"
 QUEUE_USED=1
 
@@ -420,9 +427,10 @@ broker_ceiling() {
         fail "$k" "RabbitMQ does not answer"
         return 1
     }
-    say "($k) broker ceiling: $BROKER_CEILING_BIN \$RABBITMQ_URL $secs $window"
-    printf '%s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$secs" "$window" >"$WORK/$k.cmd"
-    if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" "$RABBITMQ_URL" "$secs" "$window" \
+    say "($k) broker ceiling: $BROKER_CEILING_BIN -t $QUEUE_TYPE \$RABBITMQ_URL $secs $window"
+    printf '%s -t %s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$QUEUE_TYPE" "$secs" "$window" \
+        >"$WORK/$k.cmd"
+    if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" -t "$QUEUE_TYPE" "$CEILING_URL" "$secs" "$window" \
         >"$WORK/$k.out" 2>&1; then
         fail "$k" "bench-broker-ceiling: $(tail -n 2 "$WORK/$k.out" | tr '\n' ' ')"
         return 1
@@ -525,7 +533,8 @@ REPORT="$WORK/report.md"
     printf -- '- pinning: (a)-(c) server on core %s, wrk on core %s; (d) %s; (e) not pinned\n' \
         "$SERVER_CPU" "$WRK_CPU" "$( ((PIN_202)) && echo "pinned the same way" || echo "not pinned (the broker needs both cores)")"
     printf -- '- loop threads: %s (bench-http-ceiling and API_THREADS)\n' "$THREADS"
-    printf -- '- broker: %s\n\n' "$BROKER"
+    printf -- '- broker: %s; queue type %s; %s broker URL(s) given to the API\n\n' "$BROKER" \
+        "$QUEUE_TYPE" "$(tr ',' '\n' <<<"$RABBITMQ_URL" | wc -l)"
     printf '| run | req/s | responses/s with the run'"'"'s status | p50 ms | p99 ms | server CPU us/response | non-2xx / total | notes ("others busy": cores used by other processes during the run; in (d) the broker is one) |\n'
     printf '|---|---|---|---|---|---|---|---|\n'
     row a "HTTP ceiling (202, no work)"
