@@ -51,21 +51,28 @@ static const struct {
 #undef FIELD
 };
 
-static void report_add(validate_report_t *rep, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void report_vadd(validate_report_t *rep, const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
-static void report_add(validate_report_t *rep, const char *field, const char *fmt, ...)
+static void report_vadd(validate_report_t *rep, const char *field, const char *fmt, va_list ap)
 {
-    va_list ap;
     rep->total++;
     if (rep->count >= VALIDATE_ERRORS_MAX)
         return;
     validate_error_t *e = &rep->errors[rep->count++];
-    snprintf(e->field, sizeof(e->field), "%s", field);
-    va_start(ap, fmt);
+    snprintf(e->field, sizeof(e->field), "%s%s", rep->prefix != NULL ? rep->prefix : "", field);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
+}
+
+void validate_report_add(validate_report_t *rep, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_vadd(rep, field, fmt, ap);
     va_end(ap);
 }
+
+#define report_add validate_report_add
 
 /* ---- the scan: unknown keys and the payload's storable rules ------------------------------- */
 
@@ -85,6 +92,17 @@ static enum field field_of(const jsonpath_key_t *k, bool message)
     return F_COUNT;
 }
 
+void validate_report_unknown(validate_report_t *rep, const jsonpath_key_t *k)
+{
+    /* Written as a path would write it: [""] for the empty key, ["a.b"] for a key that reads as
+     * a path; ["body"] keeps a member named body apart from the whole-body errors, whose field
+     * is body. */
+    char name[VALIDATE_FIELD_MAX];
+    jsonpath_seg_t seg = {NULL, k, 0};
+    jsonpath_format(&seg, name, sizeof(name));
+    report_add(rep, strcmp(name, "body") == 0 ? "[\"body\"]" : name, "unknown field");
+}
+
 /* Scans the event object at the cursor: reports each unknown key into found, and each storable
  * rule a payload object breaks through rules (whose ctx is found). A payload that is not an
  * object is only scanned: the field rules report "must be an object". Returns what the
@@ -97,10 +115,8 @@ static int scan_event(jsonscan_t *s, bool message, jsonscan_rules_t *rules,
     for (rc = jsonscan_object_open(s, &k); rc > 0; rc = jsonscan_object_next(s, &k)) {
         enum field f = field_of(&k, message);
         jsonpath_seg_t seg = {NULL, &k, 0};
-        if (f == F_COUNT) {
-            char name[VALIDATE_FIELD_MAX];
-            report_add(found, jsonpath_format_key(&k, name, sizeof(name)), "unknown field");
-        }
+        if (f == F_COUNT)
+            validate_report_unknown(found, &k);
         if (f == F_PAYLOAD && jsonscan_is_object(s))
             rc = jsonscan_storable(s, rules, &seg);
         else
@@ -263,22 +279,54 @@ static void check_fields(json_object *obj, bool message, activity_t *out, valida
 
 /* ---- entry points --------------------------------------------------------------------------- */
 
-static int body_error(validate_report_t *rep, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int body_error(validate_report_t *rep, const char *fmt, ...)
+int validate_report_body(validate_report_t *rep, const char *fmt, ...)
 {
     va_list ap;
-    char msg[VALIDATE_MESSAGE_MAX];
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     rep->count = rep->total = 0;
-    report_add(rep, "body", "%s", msg);
+    rep->prefix = NULL;
+    va_start(ap, fmt);
+    report_vadd(rep, "body", fmt, ap);
+    va_end(ap);
     return ERR_INVAL;
 }
 
-static json_object *parse_tree(const char *body, size_t len)
+#define body_error validate_report_body
+
+int validate_raw(const char *body, size_t len, validate_report_t *rep)
+{
+    const unsigned char *b = (const unsigned char *)body;
+    size_t first = 0;
+    if (body == NULL)
+        len = 0;
+    while (first < len &&
+           (b[first] == ' ' || b[first] == '\t' || b[first] == '\n' || b[first] == '\r'))
+        first++;
+    if (first == len)
+        return body_error(rep, "must not be empty");
+    if (len > INT_MAX)
+        return body_error(rep, "is too large");
+    size_t bad = utf8_invalid_at(b, len);
+    if (bad != len)
+        return body_error(rep, "must be valid UTF-8 (invalid byte at offset %zu)", bad);
+    return 0;
+}
+
+int validate_scan_request(jsonscan_t *s, jsonscan_rules_t *rules, validate_report_t *found)
+{
+    return scan_event(s, false, rules, found);
+}
+
+void validate_rules_init(jsonscan_rules_t *rules, validate_report_t *found)
+{
+    jsonscan_rules_init(rules, ACTIVITY_PAYLOAD_DEPTH_MAX, payload_problem_cb, found);
+}
+
+void validate_check_request(json_object *obj, activity_t *out, validate_report_t *rep)
+{
+    check_fields(obj, false, out, rep);
+}
+
+json_object *validate_parse_tree(const char *body, size_t len)
 {
     /* One more level than the scanner allows: json-c counts the scalars inside the deepest
      * container as a level of their own. */
@@ -306,23 +354,12 @@ static int validate(const char *body, size_t len, bool message, activity_t *out,
     ASSERT(out != NULL && rep != NULL);
     memset(out, 0, sizeof(*out));
     rep->count = rep->total = 0;
-    if (body == NULL)
-        len = 0;
-
-    const unsigned char *b = (const unsigned char *)body;
-    size_t first = 0;
-    while (first < len &&
-           (b[first] == ' ' || b[first] == '\t' || b[first] == '\n' || b[first] == '\r'))
-        first++;
-    if (first == len)
-        return body_error(rep, "must not be empty");
-    if (len > INT_MAX)
-        return body_error(rep, "is too large");
-    size_t bad = utf8_invalid_at(b, len);
-    if (bad != len)
-        return body_error(rep, "must be valid UTF-8 (invalid byte at offset %zu)", bad);
+    rep->prefix = NULL;
+    if (validate_raw(body, len, rep) < 0)
+        return ERR_INVAL;
 
     found.count = found.total = 0;
+    found.prefix = NULL;
     jsonscan_init(&s, body, len);
     jsonscan_rules_init(&rules, ACTIVITY_PAYLOAD_DEPTH_MAX, payload_problem_cb, &found);
     bool object = jsonscan_is_object(&s);
@@ -336,7 +373,7 @@ static int validate(const char *body, size_t len, bool message, activity_t *out,
     if (!object)
         return body_error(rep, "must be a JSON object");
 
-    json_object *root = parse_tree(body, len);
+    json_object *root = validate_parse_tree(body, len);
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
         return body_error(rep, "must be valid JSON");

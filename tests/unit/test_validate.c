@@ -136,9 +136,15 @@ static const vcase_t cases[] = {
     {"receivedAt in a request", WITH("\"receivedAt\":" RECV0), false, "receivedAt",
      "unknown field"},
     {"case matters", WITH("\"UserId\":\"x\""), false, "UserId", "unknown field"},
-    {"unknown field with NUL", WITH("\"userId\\u0000\":\"x\""), false, "userId\\u0000",
+    {"unknown field with NUL", WITH("\"userId\\u0000\":\"x\""), false, "[\"userId\\u0000\"]",
      "unknown field"},
-    {"unknown field escaped", WITH("\"a\\u0001\\\"\":1"), false, "a\\u0001\"", "unknown field"},
+    {"unknown field escaped", WITH("\"a\\u0001\\\"\":1"), false, "[\"a\\u0001\\\"\"]",
+     "unknown field"},
+    /* Never an empty field: the empty key is written as a path writes it. */
+    {"unknown empty key", WITH("\"\":1"), false, "[\"\"]", "unknown field"},
+    {"unknown key with a dot", WITH("\"a.b\":1"), false, "[\"a.b\"]", "unknown field"},
+    /* A member named body is not the whole-body error, whose field is body. */
+    {"unknown key body", WITH("\"body\":1"), false, "[\"body\"]", "unknown field"},
 
     /* The body as a whole. */
     {"empty", "", false, "body", "must not be empty"},
@@ -347,20 +353,20 @@ END_TEST
 
 START_TEST(test_validate_report_is_capped)
 {
-    char body[1024];
+    char body[2048];
     size_t n = (size_t)snprintf(body, sizeof(body), "{");
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 70; i++)
         n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"x%d\":%d", i ? "," : "", i, i);
     n += (size_t)snprintf(body + n, sizeof(body) - n, "}");
     activity_t a;
     validate_report_t rep;
     ck_assert_int_eq(run(body, n, false, &a, &rep), ERR_INVAL);
-    /* 4 required fields missing + 20 unknown ones. */
+    /* 4 required fields missing + 70 unknown ones. */
     ck_assert_uint_eq(rep.count, VALIDATE_ERRORS_MAX);
-    ck_assert_uint_eq(rep.total, 24);
+    ck_assert_uint_eq(rep.total, 74);
     ck_assert_str_eq(rep.errors[0].field, "userId");
     ck_assert_str_eq(rep.errors[4].field, "x0");
-    ck_assert_str_eq(rep.errors[15].field, "x11");
+    ck_assert_str_eq(rep.errors[63].field, "x59");
 }
 END_TEST
 
