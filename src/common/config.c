@@ -16,6 +16,9 @@
 
 enum type { T_U32, T_STR, T_LOGLEVEL };
 
+/* SECRET_URL: the passwords of URLs are masked; SECRET_ALL: the value is never shown. */
+enum secret { SECRET_NONE, SECRET_URL, SECRET_ALL };
+
 struct row;
 /* Checks a string value beyond its length; returns 0 or an ERR_* code with err filled. */
 typedef int (*check_fn)(const struct row *r, const char *value, err_t *err);
@@ -27,12 +30,12 @@ struct row {
     enum type type;
     size_t offset, size;
     const char *def;
-    uint32_t min, max; /* T_U32 only */
-    bool secret;       /* masked (as a URL) wherever the value is shown */
-    bool empty_ok;     /* T_STR whose empty value means "none" (its default): set-but-empty is
-                          accepted; for every other variable it is an error */
-    check_fn check;    /* T_STR only; NULL = any value that fits */
-    const char *range; /* T_STR, T_LOGLEVEL: the Range column (NULL: the longest length) */
+    uint32_t min, max;  /* T_U32 only */
+    enum secret secret; /* how the value is masked wherever it is shown */
+    bool empty_ok;      /* T_STR whose empty value means "none" (its default): set-but-empty is
+                           accepted; for every other variable it is an error */
+    check_fn check;     /* T_STR only; NULL = any value that fits */
+    const char *range;  /* T_STR, T_LOGLEVEL: the Range column (NULL: the longest length) */
     const char *help;
 };
 
@@ -57,35 +60,47 @@ static int check_mongo_url(const struct row *r, const char *value, err_t *err);
     }
 
 static const struct row rows[] = {
-    STR(BOTH, "RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", true,
+    STR(BOTH, "RABBITMQ_URL", rabbitmq_url, "amqp://guest:guest@127.0.0.1:5672/", SECRET_URL,
         check_amqp_url, "amqp:// URLs, comma-separated (at most 16; no TLS)",
         "RabbitMQ broker URL, or the nodes of a cluster in order of preference (passwords are "
         "masked in logs)"),
-    STR(BOTH, "RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", false, check_queue,
+    STR(BOTH, "RABBITMQ_QUEUE", rabbitmq_queue, "user_activities", SECRET_NONE, check_queue,
         "1..200 printable ASCII bytes, no spaces",
         "Durable queue of events; dead letters go to the same name plus `.dlq`"),
-    STR(BOTH, "RABBITMQ_QUEUE_TYPE", rabbitmq_queue_type, "auto", false, check_queue_type,
+    STR(BOTH, "RABBITMQ_QUEUE_TYPE", rabbitmq_queue_type, "auto", SECRET_NONE, check_queue_type,
         "auto, quorum, classic",
         "Type of the queue and its DLQ: quorum, classic, or auto (quorum for a new queue, an "
         "existing classic queue kept)"),
     U32(BOTH, "RABBITMQ_DELIVERY_LIMIT", rabbitmq_delivery_limit, "20", 1, 1000000,
         "Quorum queues: deliveries of one message before it is dead-lettered"),
-    STR(CONS, "DATABASE_URL", database_url, "mongodb://127.0.0.1:27017/activity_db", true,
+    STR(CONS, "DATABASE_URL", database_url, "mongodb://127.0.0.1:27017/activity_db", SECRET_URL,
         check_mongo_url, "mongodb:// or mongodb+srv:// URL with a database",
         "MongoDB URL; its path names the database (the password is masked in logs)"),
-    STR(API, "API_HOST", api_host, "0.0.0.0", false, NULL, NULL, "Address the API listens on"),
+    STR(API, "API_HOST", api_host, "0.0.0.0", SECRET_NONE, NULL, NULL,
+        "Address the API listens on"),
     U32(API, "API_PORT", api_port, "3000", 1, 65535, "TCP port of the API"),
     U32(API, "API_THREADS", api_threads, "0", 0, 64,
         "HTTP loop threads of the API; 0 = one per CPU"),
     U32(API, "MAX_BODY_BYTES", max_body_bytes, "65536", 64, 8388608,
         "Largest accepted request body in bytes (larger: 413)"),
+    U32(API, "BATCH_MAX_EVENTS", batch_max_events, "500", 1, 10000,
+        "Most events in one POST /api/v1/activities/batch"),
+    U32(API, "BATCH_MAX_BODY_BYTES", batch_max_body_bytes, "1048576", 64, 16777216,
+        "Largest batch body in bytes, after inflation (larger: 413)"),
+    STR(API, "API_KEYS", api_keys, "", SECRET_ALL, NULL, "comma-separated keys",
+        "Keys that may POST events (Authorization: Bearer or X-API-Key); empty with "
+        "API_KEYS_FILE empty = no key needed"),
+    STR(API, "API_KEYS_FILE", api_keys_file, "", SECRET_NONE, NULL, NULL,
+        "File of keys, one per line, re-read on SIGHUP; empty = none"),
     U32(API, "RATE_LIMIT_WINDOW_MS", rate_limit_window_ms, "60000", 1, 86400000,
         "Length of the sliding rate-limit window in ms"),
     U32(API, "RATE_LIMIT_MAX_REQUESTS", rate_limit_max_requests, "50", 1, 1000000,
         "Requests per client let through in any window"),
+    U32(API, "RATE_LIMIT_IPV6_PREFIX", rate_limit_ipv6_prefix, "64", 32, 128,
+        "IPv6 clients are limited per network of this many leading bits"),
     U32(API, "RATE_LIMIT_MAX_CLIENTS", rate_limit_max_clients, "100000", 1, 10000000,
         "Most clients the rate limiter tracks at once"),
-    STR(API, "TRUST_PROXY_CIDRS", trust_proxy_cidrs, "", false, NULL, NULL,
+    STR(API, "TRUST_PROXY_CIDRS", trust_proxy_cidrs, "", SECRET_NONE, NULL, NULL,
         "Comma-separated networks of proxies whose X-Forwarded-For is believed; empty = none"),
     U32(API, "PUBLISH_RING_SIZE", publish_ring_size, "4096", 2, 1048576,
         "Requests queued for the publisher (rounded up to a power of two); when full: 503"),
@@ -109,11 +124,11 @@ static const struct row rows[] = {
         "Longest wait to fill a batch, in ms"),
     U32(CONS, "CONSUMER_RETRY_MAX_MS", consumer_retry_max_ms, "30000", 0, 3600000,
         "How long a failing database write is retried before requeueing and pausing, in ms"),
-    STR(CONS, "CONSUMER_METRICS_HOST", consumer_metrics_host, "0.0.0.0", false, NULL, NULL,
+    STR(CONS, "CONSUMER_METRICS_HOST", consumer_metrics_host, "0.0.0.0", SECRET_NONE, NULL, NULL,
         "Address the consumer's /metrics and /health listener binds"),
     U32(CONS, "CONSUMER_METRICS_PORT", consumer_metrics_port, "0", 0, 65535,
         "Port of the consumer's /metrics and /health listener; 0 = off"),
-    STR(CONS, "CONSUMER_HEALTH_FILE", consumer_health_file, "", false, NULL, NULL,
+    STR(CONS, "CONSUMER_HEALTH_FILE", consumer_health_file, "", SECRET_NONE, NULL, NULL,
         "File the consumer touches while healthy; empty = off"),
     U32(CONS, "MONGO_POOL_MAX", mongo_pool_max, "16", 1, 1024,
         "Largest MongoDB connection pool of the consumer"),
@@ -131,15 +146,23 @@ static const struct row rows[] = {
 /* How much of a bad value an error message quotes. */
 #define QUOTE_MAX 64
 
+/* Writes value as r's secret rule lets it be shown into out[0..n). */
+static void mask(const struct row *r, const char *value, char *out, size_t n)
+{
+    if (r->secret == SECRET_URL)
+        urltext_mask(value, out, n);
+    else if (r->secret == SECRET_ALL)
+        snprintf(out, n, "%s", value[0] != '\0' ? "***" : "");
+    else
+        snprintf(out, n, "%s", value);
+}
+
 /* Writes value, masked if r is secret and cut to QUOTE_MAX bytes with "...", into out. */
 static void quote_value(const struct row *r, const char *value, char *out, size_t n)
 {
     char masked[CONFIG_URL_MAX];
-    if (r->secret) {
-        urltext_mask(value, masked, sizeof(masked));
-        value = masked;
-    }
-    snprintf(out, n, "%.*s%s", QUOTE_MAX, value, strlen(value) > QUOTE_MAX ? "..." : "");
+    mask(r, value, masked, sizeof(masked));
+    snprintf(out, n, "%.*s%s", QUOTE_MAX, masked, strlen(masked) > QUOTE_MAX ? "..." : "");
 }
 
 /* Fails with code for row r: "<NAME> <what> (got \"<value>\")". */
@@ -367,15 +390,16 @@ size_t config_format(const config_t *cfg, unsigned readers, char *buf, size_t n)
             text_printf(&t, "%u", v);
             break;
         }
-        case T_STR:
-            if (r->secret) {
-                char masked[CONFIG_URL_MAX];
-                urltext_mask(field, masked, sizeof(masked));
-                text_json_string(&t, masked);
-            } else {
+        case T_STR: {
+            char masked[CONFIG_URL_MAX];
+            if (r->secret == SECRET_NONE)
                 text_json_string(&t, field);
+            else {
+                mask(r, field, masked, sizeof(masked));
+                text_json_string(&t, masked);
             }
             break;
+        }
         case T_LOGLEVEL: {
             int level;
             memcpy(&level, field, sizeof(level));

@@ -15,11 +15,12 @@
 
 #include "common/err.h"
 
-#define CONFIG_URL_MAX     1024 /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
-#define CONFIG_QUEUE_MAX   201  /* RABBITMQ_QUEUE: at most 200 bytes */
-#define CONFIG_HOST_MAX    256  /* API_HOST, CONSUMER_METRICS_HOST */
-#define CONFIG_PATH_MAX    512  /* CONSUMER_HEALTH_FILE */
-#define CONFIG_BROKERS_MAX 16   /* URLs RABBITMQ_URL may list (BROKERURL_LIST_MAX) */
+#define CONFIG_URL_MAX     1024  /* RABBITMQ_URL, DATABASE_URL, TRUST_PROXY_CIDRS (NUL included) */
+#define CONFIG_QUEUE_MAX   201   /* RABBITMQ_QUEUE: at most 200 bytes */
+#define CONFIG_HOST_MAX    256   /* API_HOST, CONSUMER_METRICS_HOST */
+#define CONFIG_PATH_MAX    512   /* CONSUMER_HEALTH_FILE, API_KEYS_FILE */
+#define CONFIG_KEYS_MAX    16384 /* API_KEYS */
+#define CONFIG_BROKERS_MAX 16    /* URLs RABBITMQ_URL may list (BROKERURL_LIST_MAX) */
 
 /* Who reads a variable: a bit set. */
 enum config_reader {
@@ -44,8 +45,13 @@ typedef struct config {
     uint32_t api_port;
     uint32_t api_threads; /* 0 = one per CPU, resolved by main */
     uint32_t max_body_bytes;
+    uint32_t batch_max_events;
+    uint32_t batch_max_body_bytes;
+    char api_keys[CONFIG_KEYS_MAX];
+    char api_keys_file[CONFIG_PATH_MAX];
     uint32_t rate_limit_window_ms;
     uint32_t rate_limit_max_requests;
+    uint32_t rate_limit_ipv6_prefix;
     uint32_t rate_limit_max_clients;
     char trust_proxy_cidrs[CONFIG_URL_MAX]; /* syntax checked by the API */
     uint32_t publish_ring_size;

@@ -61,6 +61,9 @@ static const u32_var_t u32_vars[] = {
     V("API_PORT", api_port, 1, 65535, 3000),
     V("API_THREADS", api_threads, 0, 64, 0),
     V("MAX_BODY_BYTES", max_body_bytes, 64, 8388608, 65536),
+    V("BATCH_MAX_EVENTS", batch_max_events, 1, 10000, 500),
+    V("BATCH_MAX_BODY_BYTES", batch_max_body_bytes, 64, 16777216, 1048576),
+    V("RATE_LIMIT_IPV6_PREFIX", rate_limit_ipv6_prefix, 32, 128, 64),
     V("RATE_LIMIT_WINDOW_MS", rate_limit_window_ms, 1, 86400000, 60000),
     V("RATE_LIMIT_MAX_REQUESTS", rate_limit_max_requests, 1, 1000000, 50),
     V("RATE_LIMIT_MAX_CLIENTS", rate_limit_max_clients, 1, 10000000, 100000),
@@ -79,7 +82,7 @@ static const u32_var_t u32_vars[] = {
     V("MONGO_POOL_MAX", mongo_pool_max, 1, 1024, 16),
 };
 #define N_U32_VARS (sizeof(u32_vars) / sizeof(u32_vars[0]))
-#define N_VARS     (N_U32_VARS + 9) /* plus 8 strings and LOG_LEVEL */
+#define N_VARS     (N_U32_VARS + 11) /* plus 10 strings and LOG_LEVEL */
 
 static uint32_t u32_field(const config_t *cfg, const u32_var_t *v)
 {
@@ -198,6 +201,8 @@ START_TEST(test_config_every_variable_overridden)
     env_set(&env, "CONSUMER_METRICS_HOST", "127.0.0.1");
     env_set(&env, "TRUST_PROXY_CIDRS", "10.0.0.0/8,fd00::/8");
     env_set(&env, "CONSUMER_HEALTH_FILE", "/tmp/consumer.health");
+    env_set(&env, "API_KEYS", "key-one-0123456789,key-two-0123456789");
+    env_set(&env, "API_KEYS_FILE", "/etc/activity/keys");
     env_set(&env, "LOG_LEVEL", "debug");
     /* A value inside every range and different from its default: max - 1 keeps
      * CONSUMER_PREFETCH (65534) above CONSUMER_BATCH_SIZE (9999); RATE_LIMIT_MAX_CLIENTS takes
@@ -219,6 +224,8 @@ START_TEST(test_config_every_variable_overridden)
     ck_assert_str_eq(cfg.consumer_metrics_host, "127.0.0.1");
     ck_assert_str_eq(cfg.trust_proxy_cidrs, "10.0.0.0/8,fd00::/8");
     ck_assert_str_eq(cfg.consumer_health_file, "/tmp/consumer.health");
+    ck_assert_str_eq(cfg.api_keys, "key-one-0123456789,key-two-0123456789");
+    ck_assert_str_eq(cfg.api_keys_file, "/etc/activity/keys");
     ck_assert_int_eq(cfg.log_level, LOG_LEVEL_DEBUG);
     for (size_t i = 0; i < N_U32_VARS; i++) {
         ck_assert_uint_eq(u32_field(&cfg, &u32_vars[i]), overridden_value(&u32_vars[i]));
@@ -541,6 +548,31 @@ START_TEST(test_config_format_is_json_with_secrets_masked)
 }
 END_TEST
 
+START_TEST(test_config_api_keys_are_never_shown)
+{
+    fake_env_t env = {0};
+    config_t cfg;
+    char buf[8192];
+    env_set(&env, "API_KEYS", "s3cret-key-0123456789");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, NULL), 0);
+    config_format(&cfg, CONFIG_API, buf, sizeof(buf));
+    ck_assert_ptr_null(strstr(buf, "s3cret"));
+    ck_assert_ptr_nonnull(strstr(buf, "\"API_KEYS\":\"***\""));
+    /* Empty means none, and says so. */
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &(fake_env_t){0}, NULL), 0);
+    config_format(&cfg, CONFIG_API, buf, sizeof(buf));
+    ck_assert_ptr_nonnull(strstr(buf, "\"API_KEYS\":\"\""));
+    /* An error quoting the value does not show it either. */
+    char longkeys[CONFIG_KEYS_MAX + 8];
+    memset(longkeys, 'k', sizeof(longkeys) - 1);
+    longkeys[sizeof(longkeys) - 1] = '\0';
+    env_set(&env, "API_KEYS", longkeys);
+    err_t err = {0};
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_ptr_null(strstr(err.msg, "kkk"));
+}
+END_TEST
+
 START_TEST(test_config_format_reports_needed_length)
 {
     config_t cfg;
@@ -635,6 +667,7 @@ static Suite *config_suite(void)
     tc = tcase_create("format");
     tcase_add_test(tc, test_config_format_is_json_with_secrets_masked);
     tcase_add_test(tc, test_config_format_reports_needed_length);
+    tcase_add_test(tc, test_config_api_keys_are_never_shown);
     tcase_add_test(tc, test_config_describe_lists_every_variable);
     suite_add_tcase(s, tc);
     return s;
