@@ -90,8 +90,9 @@ void api_metrics_render(const api_metrics_t *m, metrics_buf_t *b)
     metrics_render_family(b, "activity_api_publish_latency_seconds", "histogram",
                           "Time from enqueue to broker confirmation.");
     metrics_render_histogram(b, "activity_api_publish_latency_seconds", NULL, &m->publish_latency);
-    render_counter(b, "rate_limited_total", "Requests answered 429.",
-                   api_metrics_responses(m, API_ROUTE_ACTIVITIES, 429));
+    render_counter(b, "rate_limited_total", "Requests answered 429 (both POST routes).",
+                   api_metrics_responses(m, API_ROUTE_ACTIVITIES, 429) +
+                       api_metrics_responses(m, API_ROUTE_BATCH, 429));
 #define API_COUNTER_RENDER(field, name, help)                                                      \
     render_counter(b, name, help, metrics_counter_get(&m->field));
     API_COUNTER_LIST(API_COUNTER_RENDER)

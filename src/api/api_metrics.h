@@ -14,6 +14,7 @@
 /* The routes responses are counted under; API_ROUTE_OTHER takes every unknown path. */
 #define API_ROUTE_LIST(X)                                                                          \
     X(ACTIVITIES, "/api/v1/activities")                                                            \
+    X(BATCH, "/api/v1/activities/batch")                                                           \
     X(HEALTH, "/health")                                                                           \
     X(READY, "/ready")                                                                             \
     X(METRICS, "/metrics")                                                                         \
@@ -27,7 +28,7 @@ enum api_route {
 };
 
 /* The statuses counted, in the order of api_metrics_t.responses' second index. */
-#define API_STATUS_LIST(X) X(200) X(202) X(400) X(404) X(405) X(415) X(429) X(503)
+#define API_STATUS_LIST(X) X(200) X(202) X(400) X(401) X(404) X(405) X(413) X(415) X(429) X(503)
 enum {
 #define API_STATUS_ENUM(code) API_STATUS_##code,
     API_STATUS_LIST(API_STATUS_ENUM)

@@ -27,6 +27,8 @@
 typedef struct app {
     const config_t *cfg;
     const brokerurl_list_t *brokers; /* RABBITMQ_URL, parsed */
+    struct apikeys *keys;            /* NULL when no key is configured; thread: any (lock-free) */
+    struct inflate **inflaters;      /* one per loop, by loop index; thread: that loop */
     ratelimit_t *ratelimit;
     const client_cidrs_t *trusted;
     ring_mpsc_t *jobs;            /* loops push, the amqp thread pops */

@@ -126,15 +126,15 @@ char *client_addr_format(const client_addr_t *a, char *buf, size_t buf_len)
     return buf;
 }
 
-/* Clears the bits of c->net past its prefix. */
-static void mask_host_bits(cidr_t *c)
+/* Clears the bits of a past its first prefix bits (none when prefix is a->len * 8 or more). */
+static void mask_bits(client_addr_t *a, unsigned prefix)
 {
-    for (unsigned i = 0; i < c->net.len; i++) {
+    for (unsigned i = 0; i < a->len; i++) {
         unsigned first_bit = i * 8;
-        if (first_bit >= c->prefix)
-            c->net.bytes[i] = 0;
-        else if (c->prefix - first_bit < 8)
-            c->net.bytes[i] &= (uint8_t)(0xff00u >> (c->prefix - first_bit));
+        if (first_bit >= prefix)
+            a->bytes[i] = 0;
+        else if (prefix - first_bit < 8)
+            a->bytes[i] &= (uint8_t)(0xff00u >> (prefix - first_bit));
     }
 }
 
@@ -170,7 +170,7 @@ static int parse_cidr(const char *s, size_t len, cidr_t *out)
         out->prefix = (uint8_t)(prefix - 96);
     }
     /* Host bits are accepted and cleared ("10.1.2.3/8" is 10.0.0.0/8), as most tools do. */
-    mask_host_bits(out);
+    mask_bits(&out->net, out->prefix);
     return 0;
 }
 
@@ -242,29 +242,66 @@ bool client_cidrs_contains(const client_cidrs_t *c, const client_addr_t *a)
     return false;
 }
 
-void client_addr_resolve(const client_addr_t *peer, const char *xff, size_t xff_len,
-                         const client_cidrs_t *trusted, client_addr_t *out)
+/* What the walk does after one entry. */
+typedef enum walk_step { WALK_ON, WALK_STOP } walk_step_t;
+
+/* Examines one entry e[0..len), untrimmed, with *out the last trusted address seen so far. */
+static walk_step_t examine(const char *e, size_t len, const client_cidrs_t *trusted,
+                           client_addr_t *out)
+{
+    e = trim(e, &len);
+    if (len == 0)
+        return WALK_ON; /* empty list elements are ignored (RFC 9110, section 5.6.1) */
+    client_addr_t a;
+    if (client_addr_parse(e, len, &a) < 0)
+        return WALK_STOP; /* an entry nobody can vouch for: the last trusted one answers for it */
+    *out = a;
+    return client_cidrs_contains(trusted, &a) ? WALK_ON : WALK_STOP;
+}
+
+void client_addr_resolve_lines(const client_addr_t *peer, const client_addr_xff_line_t *lines,
+                               size_t nlines, const client_cidrs_t *trusted, client_addr_t *out)
 {
     *out = *peer;
-    if (xff == NULL || !client_cidrs_contains(trusted, peer))
+    if (lines == NULL || nlines == 0 || !client_cidrs_contains(trusted, peer))
         return;
-    /* Walk from the right: each hop was appended by the proxy to its right, the right-most by
-     * the (trusted) peer itself. *out is always the last trusted address seen. */
-    size_t end = xff_len;
-    while (end > 0) {
-        size_t start = end;
-        while (start > 0 && xff[start - 1] != ',')
-            start--;
-        size_t len = end - start;
-        const char *hop = trim(xff + start, &len);
-        end = start > 0 ? start - 1 : 0;
-        if (len == 0)
-            continue; /* empty list elements are ignored (RFC 9110, section 5.6.1) */
-        client_addr_t a;
-        if (client_addr_parse(hop, len, &a) < 0)
-            return; /* a hop nobody can vouch for: the last trusted address answers for it */
-        *out = a;
-        if (!client_cidrs_contains(trusted, &a))
-            return;
+    /* Walk from the right: each entry was appended by the proxy to its right, the right-most by
+     * the (trusted) peer itself, and a proxy that adds a line adds it after the others. *out is
+     * always the last trusted address seen. Each backward scan for a comma covers bytes of the
+     * entry it delimits only, so the work is linear in the bytes of the examined entries. */
+    unsigned budget = CLIENT_ADDR_XFF_MAX_ENTRIES;
+    for (size_t li = nlines; li > 0; li--) {
+        const char *s = lines[li - 1].base;
+        size_t end = lines[li - 1].len;
+        ASSERT(s != NULL || end == 0);
+        if (s == NULL)
+            s = ""; /* no arithmetic on a null pointer, even with a zero offset */
+        /* A line holds one more entry than it has commas; an empty line is one empty entry. */
+        for (;;) {
+            if (budget == 0)
+                return;
+            budget--;
+            size_t start = end;
+            while (start > 0 && s[start - 1] != ',')
+                start--;
+            if (examine(s + start, end - start, trusted, out) == WALK_STOP)
+                return;
+            if (start == 0)
+                break;
+            end = start - 1;
+        }
     }
+}
+
+void client_addr_key(const client_addr_t *a, unsigned v6_prefix, client_addr_t *key)
+{
+    ASSERT(a->len == 4 || a->len == 16);
+    ASSERT(v6_prefix <= 128);
+    client_addr_t k;
+    memset(&k, 0, sizeof(k));
+    k.len = a->len;
+    memcpy(k.bytes, a->bytes, a->len);
+    if (k.len == 16)
+        mask_bits(&k, v6_prefix);
+    *key = k;
 }

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include "api/amqp_thread.h"
+#include "api/apikeys.h"
 #include "api/app.h"
+#include "api/inflate.h"
+#include "api/ingest.h"
 #include "api/problem.h"
 #include "api/route_activities.h"
 #include "api/route_ops.h"
@@ -55,6 +58,31 @@ static void sleep_or_die(const sigset_t *set, int64_t ms)
             _exit(128 + sig);
         }
     }
+}
+
+/* API_KEYS_FILE, or NULL when unset. */
+static const char *key_file(const config_t *cfg)
+{
+    return cfg->api_keys_file[0] != '\0' ? cfg->api_keys_file : NULL;
+}
+
+/* SIGHUP: reads API_KEYS and API_KEYS_FILE again and swaps the new set in; on an error the old
+ * set stays. */
+static void reload_keys(const config_t *cfg, apikeys_t *keys)
+{
+    if (keys == NULL) {
+        LOG_INFO("SIGHUP: no API key is configured, nothing to re-read");
+        return;
+    }
+    apikeys_set_t *set;
+    err_t err;
+    if (apikeys_set_load(cfg->api_keys, key_file(cfg), &set, &err) < 0) {
+        LOG_ERROR_ERR("SIGHUP: API keys not re-read, the previous ones stay", &err);
+        return;
+    }
+    apikeys_replace(keys, set);
+    char desc[APIKEYS_DESC_MAX];
+    LOG_INFO("SIGHUP: API keys re-read: %s", apikeys_describe(keys, desc, sizeof(desc)));
 }
 
 static uint32_t cpu_count(void)
@@ -107,13 +135,30 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     uint32_t loops = cfg.api_threads != 0 ? cfg.api_threads : cpu_count();
+    apikeys_t *keys = NULL;
+    if (cfg.api_keys[0] != '\0' || cfg.api_keys_file[0] != '\0') {
+        apikeys_set_t *set;
+        if (apikeys_set_load(cfg.api_keys, key_file(&cfg), &set, &err) < 0) {
+            client_cidrs_destroy(trusted);
+            LOG_ERROR_ERR("invalid configuration", &err);
+            return EXIT_CONFIG;
+        }
+        keys = apikeys_create(set);
+    }
 
     char effective[4096];
     config_format(&cfg, CONFIG_API, effective, sizeof(effective));
     LOG_INFO_KV(effective, "starting activity-api with %u loop threads", loops);
+    if (keys != NULL) {
+        char desc[APIKEYS_DESC_MAX];
+        LOG_INFO("API keys required on POST: %s", apikeys_describe(keys, desc, sizeof(desc)));
+    }
 
-    sigset_t stop_set;
+    sigset_t stop_set, run_set;
     stopsig_block(&stop_set); /* before any thread starts */
+    run_set = stop_set;       /* while running, SIGHUP re-reads API_KEYS_FILE */
+    sigaddset(&run_set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &run_set, NULL);
 
     int rc = 1;
     timesrc_t clock = timesrc_real();
@@ -121,8 +166,13 @@ int main(int argc, char **argv)
                                        cfg.rate_limit_max_clients, &clock);
     ring_mpsc_t *jobs = ring_mpsc_create(cfg.publish_ring_size, sizeof(pub_job_t));
     static app_t app; /* static: the routes' context outlives every loop thread */
+    inflate_t **inflaters = xcalloc(loops, sizeof(*inflaters));
+    for (uint32_t i = 0; i < loops; i++)
+        inflaters[i] = inflate_create();
     app = (app_t){.cfg = &cfg,
                   .brokers = &brokers,
+                  .keys = keys,
+                  .inflaters = inflaters,
                   .ratelimit = rl,
                   .trusted = trusted,
                   .jobs = jobs,
@@ -132,7 +182,9 @@ int main(int argc, char **argv)
                              app.ratelimit_policy, sizeof(app.ratelimit_policy));
     static const server_route_t routes[] = {
         {"/api/v1/activities", "POST", API_ROUTE_ACTIVITIES, route_activities_on_req,
-         route_activities_on_done, route_activities_on_expire, &app},
+         ingest_on_done, ingest_on_expire, &app},
+        {"/api/v1/activities/batch", "POST", API_ROUTE_BATCH, route_activities_batch_on_req,
+         ingest_on_done, ingest_on_expire, &app},
         {"/health", "GET, HEAD", API_ROUTE_HEALTH, route_ops_health, NULL, NULL, &app},
         {"/ready", "GET, HEAD", API_ROUTE_READY, route_ops_ready, NULL, NULL, &app},
         {"/metrics", "GET, HEAD", API_ROUTE_METRICS, route_ops_metrics, NULL, NULL, &app},
@@ -152,7 +204,10 @@ int main(int argc, char **argv)
     server_opts_t so = {.host = cfg.api_host,
                         .port = cfg.api_port,
                         .loops = loops,
-                        .max_body_bytes = cfg.max_body_bytes,
+                        /* Each route checks its own limit; libh2o refuses what passes both. */
+                        .max_body_bytes = cfg.max_body_bytes > cfg.batch_max_body_bytes
+                                              ? cfg.max_body_bytes
+                                              : cfg.batch_max_body_bytes,
                         /* The ring and the broker window bound what can be outstanding. */
                         .parked_max = cfg.publish_ring_size + cfg.publish_max_inflight,
                         .park_deadline_ms = cfg.publish_confirm_timeout_ms + DEADLINE_SLACK_MS,
@@ -181,7 +236,11 @@ int main(int argc, char **argv)
 
     int sig = 0;
     while (sig == 0) {
-        sig = wait_signal(&stop_set, 500);
+        sig = wait_signal(&run_set, 500);
+        if (sig == SIGHUP) {
+            reload_keys(&cfg, keys);
+            sig = 0;
+        }
         if (sig == 0 && amqp_thread_fatal(amqp)) {
             LOG_ERROR("stopping: the broker's topology does not match this service's");
             goto drain;
@@ -219,5 +278,9 @@ out:
     ring_mpsc_destroy(jobs);
     ratelimit_destroy(rl);
     client_cidrs_destroy(trusted);
+    for (uint32_t i = 0; i < loops; i++)
+        inflate_destroy(inflaters[i]);
+    free(inflaters);
+    apikeys_destroy(keys);
     return rc;
 }

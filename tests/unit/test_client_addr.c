@@ -64,15 +64,58 @@ static void expect_ranges(const char *list, const char *inside, const char *outs
     ck_assert_str_eq(got, want);
 }
 
-/* One request: TCP peer, X-Forwarded-For (NULL for no header), and the expected client. */
+/* One request: TCP peer, X-Forwarded-For lines separated by '\n' (NULL for no header), and the
+ * expected client. */
 typedef struct hop_case {
     const char *peer;
     const char *xff;
     const char *client;
 } hop_case_t;
 
+/* Splits xff at each '\n' into lines pointing into it (no copy, so no line is NUL-terminated
+ * at its length but the last). Returns the number of lines; *out is owned by the caller. */
+static size_t split_lines(const char *xff, client_addr_xff_line_t **out)
+{
+    *out = NULL;
+    if (xff == NULL)
+        return 0;
+    size_t n = 1;
+    for (const char *p = xff; *p != '\0'; p++)
+        n += *p == '\n';
+    client_addr_xff_line_t *lines = calloc(n, sizeof(*lines));
+    ck_assert_ptr_nonnull(lines);
+    const char *start = xff;
+    for (size_t i = 0; i < n; i++) {
+        const char *nl = strchr(start, '\n');
+        size_t len = nl ? (size_t)(nl - start) : strlen(start);
+        lines[i] = (client_addr_xff_line_t){.base = start, .len = len};
+        start += len + 1;
+    }
+    *out = lines;
+    return n;
+}
+
+/* Writes a short form of xff into buf: lines joined with " | ", cut after 80 characters. */
+static const char *shown(const char *xff, char *buf, size_t len)
+{
+    if (xff == NULL)
+        return "no header";
+    size_t at = 0, total = strlen(xff);
+    for (size_t i = 0; i < total && i < 80 && at + 4 < len; i++) {
+        if (xff[i] == '\n')
+            at += (size_t)snprintf(buf + at, len - at, " | ");
+        else
+            buf[at++] = xff[i];
+    }
+    buf[at] = '\0';
+    if (total > 80)
+        snprintf(buf + at, len - at, "... (%zu bytes)", total);
+    return buf;
+}
+
 /* Resolves every case with the trusted proxies parsed from list (NULL: no list at all). Each
- * comparison names its case, so a failure shows which one. */
+ * comparison names its case and puts the result before the (shortened) header, so a failure
+ * shows which case and what came out. */
 static void expect_clients(const char *list, const hop_case_t *cases, size_t n)
 {
     client_cidrs_t *trusted = list ? cidrs(list) : NULL;
@@ -80,15 +123,43 @@ static void expect_clients(const char *list, const hop_case_t *cases, size_t n)
         const hop_case_t *k = &cases[i];
         client_addr_t p = addr(k->peer), out;
         memset(&out, 0xa5, sizeof(out));
-        client_addr_resolve(&p, k->xff, k->xff ? strlen(k->xff) : 0, trusted, &out);
-        char got[256], want[256];
-        snprintf(got, sizeof(got), "%s via [%s] -> %s", k->peer, k->xff ? k->xff : "no header",
-                 text(&out));
-        snprintf(want, sizeof(want), "%s via [%s] -> %s", k->peer, k->xff ? k->xff : "no header",
-                 k->client);
+        client_addr_xff_line_t *lines;
+        size_t nlines = split_lines(k->xff, &lines);
+        client_addr_resolve_lines(&p, lines, nlines, trusted, &out);
+        free(lines);
+        char via[160], got[256], want[256];
+        shown(k->xff, via, sizeof(via));
+        snprintf(got, sizeof(got), "#%zu %s -> %s via [%s]", i, k->peer, text(&out), via);
+        snprintf(want, sizeof(want), "#%zu %s -> %s via [%s]", i, k->peer, k->client, via);
         ck_assert_str_eq(got, want);
     }
     client_cidrs_destroy(trusted);
+}
+
+/* Returns an owned string: head, then times copies of unit, then tail. */
+static char *repeat(const char *head, const char *unit, size_t times, const char *tail)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *s = malloc(hl + ul * times + tl + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, head, hl);
+    for (size_t i = 0; i < times; i++)
+        memcpy(s + hl + i * ul, unit, ul);
+    memcpy(s + hl + ul * times, tail, tl + 1);
+    return s;
+}
+
+/* Returns an owned string: first, then n trusted proxies 10.0.1.1 ... 10.0.1.n, each preceded
+ * by sep ("\n" gives one line per proxy). */
+static char *chain(const char *first, unsigned n, const char *sep)
+{
+    size_t cap = strlen(first) + n * (strlen(sep) + 16) + 1, at = 0;
+    char *s = malloc(cap);
+    ck_assert_ptr_nonnull(s);
+    at += (size_t)snprintf(s, cap, "%s", first);
+    for (unsigned i = 1; i <= n; i++)
+        at += (size_t)snprintf(s + at, cap - at, "%s10.0.%u.%u", sep, 1 + i / 256, i % 256);
+    return s;
 }
 
 #define N_CASES(a) (sizeof(a) / sizeof((a)[0]))
@@ -284,12 +355,95 @@ START_TEST(test_client_addr_cidrs_families_are_not_mixed)
 }
 END_TEST
 
+START_TEST(test_client_addr_key_masks_ipv6_to_the_prefix)
+{
+    static const struct {
+        const char *in;
+        unsigned prefix;
+        const char *key;
+    } cases[] = {
+        {"2001:db8:1:2::1", 64, "2001:db8:1:2:: (16)"},
+        {"2001:db8:1:2:ffff::9", 64, "2001:db8:1:2:: (16)"},
+        {"2001:db8:1:2::1", 128, "2001:db8:1:2::1 (16)"},
+        {"2001:db8:1:2:ffff::9", 128, "2001:db8:1:2:ffff::9 (16)"},
+        {"2001:db8:1:2:ffff::9", 48, "2001:db8:1:: (16)"},
+        {"2001:db8:1:ffff::", 48, "2001:db8:1:: (16)"},
+        /* Not on a byte boundary: bit 33 is the top bit of the fifth byte. */
+        {"2001:db8:ffff:1::", 33, "2001:db8:8000:: (16)"},
+        {"2001:db8:7fff:ffff::1", 33, "2001:db8:: (16)"},
+        {"2001:db8:ffff::1", 32, "2001:db8:: (16)"},
+        {"2001:db8:1:2:3:4:5:ff", 127, "2001:db8:1:2:3:4:5:fe (16)"},
+        /* IPv4, also when it arrived v4-mapped, is never masked. */
+        {"192.0.2.1", 64, "192.0.2.1 (4)"},
+        {"192.0.2.1", 32, "192.0.2.1 (4)"},
+        {"::ffff:192.0.2.1", 64, "192.0.2.1 (4)"},
+        /* IPv4-compatible (::a.b.c.d) is IPv6: it keeps 16 bytes. */
+        {"::192.0.2.1", 128, "::192.0.2.1 (16)"},
+        {"::1", 32, ":: (16)"},
+    };
+    for (size_t i = 0; i < N_CASES(cases); i++) {
+        client_addr_t a = addr(cases[i].in), k;
+        memset(&k, 0xa5, sizeof(k));
+        client_addr_key(&a, cases[i].prefix, &k);
+        char got[96], want[96];
+        snprintf(got, sizeof(got), "%s/%u: %s (%u)", cases[i].in, cases[i].prefix, text(&k),
+                 (unsigned)k.len);
+        snprintf(want, sizeof(want), "%s/%u: %s", cases[i].in, cases[i].prefix, cases[i].key);
+        ck_assert_str_eq(got, want);
+    }
+}
+END_TEST
+
+START_TEST(test_client_addr_key_groups_whole_structs)
+{
+    /* Keys are compared as whole structs (the limiter hashes all of it), so equal means equal
+     * bytes, tails included. */
+    static const struct {
+        const char *a, *b;
+        unsigned prefix;
+        int same;
+    } pairs[] = {
+        {"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", 64, 1},
+        {"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", 128, 0},
+        {"2001:db8:1:2::1", "2001:db8:1:3::1", 64, 0},
+        {"2001:db8:1:2::1", "2001:db8:1:3::1", 48, 1},
+        {"2001:db8:8000::1", "2001:db8:ffff::1", 33, 1},
+        {"2001:db8:8000::1", "2001:db8:7fff::1", 33, 0},
+        {"192.0.2.1", "::ffff:192.0.2.1", 64, 1},
+        {"192.0.2.1", "192.0.2.2", 32, 0},
+        /* Never an IPv6 key equal to an IPv4 one, whatever the prefix. */
+        {"0.0.0.0", "::", 32, 0},
+        {"192.0.2.1", "::192.0.2.1", 128, 0},
+        {"192.0.2.1", "c000:201::", 32, 0},
+    };
+    char wrong[512] = ""; /* the pairs on the wrong side */
+    for (size_t i = 0; i < N_CASES(pairs); i++) {
+        client_addr_t a = addr(pairs[i].a), b = addr(pairs[i].b), ka, kb;
+        memset(&ka, 0x5a, sizeof(ka));
+        memset(&kb, 0xa5, sizeof(kb));
+        client_addr_key(&a, pairs[i].prefix, &ka);
+        client_addr_key(&b, pairs[i].prefix, &kb);
+        if ((memcmp(&ka, &kb, sizeof(ka)) == 0) != (pairs[i].same != 0)) {
+            char w[128];
+            snprintf(w, sizeof(w), "%s~%s/%u", pairs[i].a, pairs[i].b, pairs[i].prefix);
+            append(wrong, sizeof(wrong), w);
+        }
+    }
+    ck_assert_str_eq(wrong, "");
+    /* The key may overwrite its address. */
+    client_addr_t a = addr("2001:db8:1:2:3:4:5:6");
+    client_addr_key(&a, 64, &a);
+    ck_assert_str_eq(text(&a), "2001:db8:1:2::");
+}
+END_TEST
+
 START_TEST(test_client_addr_resolve_untrusted_peer_ignores_xff)
 {
     /* A client connecting directly cannot choose its key by sending the header. */
     static const hop_case_t direct[] = {
         {"203.0.113.9", "198.51.100.1", "203.0.113.9"},
         {"203.0.113.9", "10.0.0.5", "203.0.113.9"},
+        {"203.0.113.9", "198.51.100.1\n10.0.0.5", "203.0.113.9"},
         {"2001:db8::9", "198.51.100.1", "2001:db8::9"},
     };
     expect_clients("10.0.0.0/8", direct, N_CASES(direct));
@@ -310,6 +464,7 @@ START_TEST(test_client_addr_resolve_takes_rightmost_untrusted_hop)
         {"10.0.0.1", "6.6.6.6, 10.0.0.3, 203.0.113.9, 10.0.0.2", "203.0.113.9"},
         /* Every hop trusted: the left-most one is the client. */
         {"10.0.0.1", "10.0.0.7, 10.0.0.3", "10.0.0.7"},
+        {"10.0.0.1", "10.0.0.7\n10.0.0.3", "10.0.0.7"},
         /* IPv6 hops, mapped hops, tabs and missing spaces. */
         {"fd00::1", "2001:db8::42 ,\tfd00::2", "2001:db8::42"},
         {"::ffff:10.0.0.1", "::ffff:203.0.113.9,10.0.0.2", "203.0.113.9"},
@@ -319,28 +474,150 @@ START_TEST(test_client_addr_resolve_takes_rightmost_untrusted_hop)
 }
 END_TEST
 
+START_TEST(test_client_addr_resolve_walks_lines_from_the_last)
+{
+    static const hop_case_t cases[] = {
+        /* The client's own line first, then the one the proxy added. */
+        {"10.0.0.1", "6.6.6.6\n203.0.113.9", "203.0.113.9"},
+        {"10.0.0.1", "6.6.6.6, 10.0.0.9\n203.0.113.9", "203.0.113.9"},
+        /* Several trusted proxies, each adding its own line or appending to the last. */
+        {"10.0.0.1", "6.6.6.6\n203.0.113.9\n10.0.0.3\n10.0.0.2", "203.0.113.9"},
+        {"10.0.0.1", "6.6.6.6\n203.0.113.9, 10.0.0.3\n10.0.0.2", "203.0.113.9"},
+        {"fd00::1", "6.6.6.6\n2001:db8::42\nfd00::3, 10.0.0.2", "2001:db8::42"},
+        {"10.0.0.1", "10.0.0.7\n10.0.0.3\n10.0.0.2", "10.0.0.7"},
+        /* Empty lines and empty entries are skipped, across lines too. */
+        {"10.0.0.1", "6.6.6.6\n203.0.113.9,\n\n , 10.0.0.2,", "203.0.113.9"},
+        {"10.0.0.1", "203.0.113.9\n\n", "203.0.113.9"},
+        {"10.0.0.1", "\n\n", "10.0.0.1"},
+        /* Garbage in a line ends the walk there, whichever line it is in. */
+        {"10.0.0.1", "203.0.113.9\ngarbage\n10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "203.0.113.9, garbage\n10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "6.6.6.6\ngarbage", "10.0.0.1"},
+    };
+    expect_clients("10.0.0.0/8, fd00::/8", cases, N_CASES(cases));
+}
+END_TEST
+
+START_TEST(test_client_addr_resolve_long_forged_line_cannot_hide_the_proxy)
+{
+    /* A client-written first line of ~1 KB or ~64 KB ending in a forged address, then the line
+     * the proxy added. A buffer that joins the lines and drops what does not fit would key the
+     * request as 6.6.6.6; the walk from the last line never reaches the forged one. */
+    char *kb = repeat("", "1.1.1.1, ", 1014 / 9, "6.6.6.6");
+    char *kb_trusted = repeat("", "1.1.1.1, ", 1014 / 9, "10.0.0.9");
+    char *big = repeat("", "1.1.1.1, ", 65536 / 9, "6.6.6.6");
+    char *one_token = repeat("", "A", 65536, "6.6.6.6");
+    char *c1 = repeat(kb, "", 0, "\n203.0.113.9");
+    char *c2 = repeat(kb_trusted, "", 0, "\n203.0.113.9");
+    char *c3 = repeat(big, "", 0, "\n203.0.113.9\n10.0.0.2");
+    char *c4 = repeat(one_token, "", 0, "\n203.0.113.9, 10.0.0.3");
+    char *c5 = repeat(big, "", 0, ", 203.0.113.9"); /* appended to the client's line */
+    /* A 64 KB entry of garbage as the last line: garbage never becomes a key. */
+    char *c6 = repeat("203.0.113.9\n", "A", 65536, "");
+    ck_assert_uint_ge(strlen(kb), 1000);
+    ck_assert_uint_le(strlen(kb), 1024);
+    hop_case_t cases[] = {
+        {"10.0.0.1", c1, "203.0.113.9"}, {"10.0.0.1", c2, "203.0.113.9"},
+        {"10.0.0.1", c3, "203.0.113.9"}, {"10.0.0.1", c4, "203.0.113.9"},
+        {"10.0.0.1", c5, "203.0.113.9"}, {"10.0.0.1", c6, "10.0.0.1"},
+    };
+    expect_clients("10.0.0.0/8", cases, N_CASES(cases));
+    char *all[] = {kb, kb_trusted, big, one_token, c1, c2, c3, c4, c5, c6};
+    for (size_t i = 0; i < N_CASES(all); i++)
+        free(all[i]);
+}
+END_TEST
+
+START_TEST(test_client_addr_resolve_examines_at_most_64_entries)
+{
+    /* 1 client + 63 trusted entries: all examined. 1 + 64: the client is the 65th from the
+     * right, never examined, so the left-most examined proxy (10.0.1.1) is the key. */
+    char *in_line = chain("203.0.113.9", CLIENT_ADDR_XFF_MAX_ENTRIES - 1, ", ");
+    char *past_line = chain("203.0.113.9", CLIENT_ADDR_XFF_MAX_ENTRIES, ", ");
+    char *in_lines = chain("203.0.113.9", CLIENT_ADDR_XFF_MAX_ENTRIES - 1, "\n");
+    char *past_lines = chain("203.0.113.9", CLIENT_ADDR_XFF_MAX_ENTRIES, "\n");
+    char *mixed = chain("203.0.113.9", CLIENT_ADDR_XFF_MAX_ENTRIES, "\n, ");
+    /* Empty entries and empty lines count: "a" + 63 commas + "b" is 64 entries. */
+    char *empties_in = repeat("203.0.113.9", ",", CLIENT_ADDR_XFF_MAX_ENTRIES - 1, "10.0.0.2");
+    char *empties_past = repeat("203.0.113.9", ",", CLIENT_ADDR_XFF_MAX_ENTRIES, "10.0.0.2");
+    char *blank_in = repeat("203.0.113.9", "\n", CLIENT_ADDR_XFF_MAX_ENTRIES - 1, "10.0.0.2");
+    char *blank_past = repeat("203.0.113.9", "\n", CLIENT_ADDR_XFF_MAX_ENTRIES, "10.0.0.2");
+    /* Nothing but empty entries: nothing usable, the peer is the key. */
+    char *only_empty = repeat("", " ,\n", 200, "");
+    hop_case_t cases[] = {
+        {"10.0.0.1", in_line, "203.0.113.9"},   {"10.0.0.1", past_line, "10.0.1.1"},
+        {"10.0.0.1", in_lines, "203.0.113.9"},  {"10.0.0.1", past_lines, "10.0.1.1"},
+        {"10.0.0.1", mixed, "10.0.1.33"},       {"10.0.0.1", empties_in, "203.0.113.9"},
+        {"10.0.0.1", empties_past, "10.0.0.2"}, {"10.0.0.1", blank_in, "203.0.113.9"},
+        {"10.0.0.1", blank_past, "10.0.0.2"},   {"10.0.0.1", only_empty, "10.0.0.1"},
+    };
+    expect_clients("10.0.0.0/8", cases, N_CASES(cases));
+    char *all[] = {in_line,    past_line,    in_lines, blank_in,   past_lines,
+                   empties_in, empties_past, mixed,    blank_past, only_empty};
+    for (size_t i = 0; i < N_CASES(all); i++)
+        free(all[i]);
+}
+END_TEST
+
 START_TEST(test_client_addr_resolve_handles_missing_and_garbage_hops)
 {
     static const hop_case_t cases[] = {
         {"10.0.0.1", NULL, "10.0.0.1"},
         {"10.0.0.1", "", "10.0.0.1"},
         {"10.0.0.1", " , ,", "10.0.0.1"},
-        /* Empty list elements are ignored. */
+        /* Empty list elements are ignored; spaces and tabs around an entry are trimmed. */
         {"10.0.0.1", "203.0.113.9,, 10.0.0.2,", "203.0.113.9"},
+        {"10.0.0.1", " \t203.0.113.9 \t,\t10.0.0.2 ", "203.0.113.9"},
         /* An unparsable hop ends the walk; the last trusted address seen answers for it. */
         {"10.0.0.1", "garbage", "10.0.0.1"},
         {"10.0.0.1", "203.0.113.9, unknown", "10.0.0.1"},
         {"10.0.0.1", "203.0.113.9, garbage, 10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "203.0.113 .9, 10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "203.0.113.9 10.0.0.3, 10.0.0.2", "10.0.0.2"},
+        /* Ports, brackets and zone indexes are not addresses (no proxy we trust writes them). */
         {"10.0.0.1", "1.2.3.4:5678, 10.0.0.2", "10.0.0.2"},
         {"10.0.0.1", "[2001:db8::1], 10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "[2001:db8::1]:443\n10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "fe80::1%eth0, 10.0.0.2", "10.0.0.2"},
+        {"10.0.0.1", "203.0.113.9:5678", "10.0.0.1"},
+        {"10.0.0.1", "_hidden, 10.0.0.2", "10.0.0.2"},
     };
     expect_clients("10.0.0.0/8", cases, N_CASES(cases));
-    /* Only xff_len bytes are read. */
+}
+END_TEST
+
+START_TEST(test_client_addr_resolve_reads_only_the_given_bytes)
+{
     client_cidrs_t *t = cidrs("10.0.0.0/8");
     client_addr_t p = addr("10.0.0.1"), out;
-    const char *xff = "203.0.113.9, 10.0.0.2, 6.6.6.6";
-    client_addr_resolve(&p, xff, strlen("203.0.113.9, 10.0.0.2"), t, &out);
-    ck_assert_str_eq(text(&out), "203.0.113.9");
+    static const char xff[] = "203.0.113.9, 10.0.0.2, 6.6.6.6";
+    static const char nul[] = "203.0.113.9\0, 10.0.0.2"; /* a NUL never cuts an entry short */
+    static const struct {
+        client_addr_xff_line_t lines[3];
+        size_t n;
+        const char *client;
+    } cases[] = {
+        {{{xff, 21}}, 1, "203.0.113.9"},
+        {{{xff, 21}, {xff + 23, 0}}, 2, "203.0.113.9"},
+        {{{xff, 11}, {xff + 13, 8}}, 2, "203.0.113.9"},
+        {{{nul, sizeof(nul) - 1}}, 1, "10.0.0.2"},
+        {{{xff, 11}, {NULL, 0}, {NULL, 0}}, 3, "203.0.113.9"},
+        {{{NULL, 0}}, 1, "10.0.0.1"},
+        {{{xff, 11}}, 0, "10.0.0.1"},
+    };
+    for (size_t i = 0; i < N_CASES(cases); i++) {
+        memset(&out, 0xa5, sizeof(out));
+        client_addr_resolve_lines(&p, cases[i].lines, cases[i].n, t, &out);
+        char got[64], want[64];
+        snprintf(got, sizeof(got), "#%zu -> %s", i, text(&out));
+        snprintf(want, sizeof(want), "#%zu -> %s", i, cases[i].client);
+        ck_assert_str_eq(got, want);
+    }
+    client_addr_resolve_lines(&p, NULL, 0, t, &out);
+    ck_assert_str_eq(text(&out), "10.0.0.1");
+    /* The result may overwrite the peer. */
+    client_addr_resolve_lines(&p, cases[0].lines, 1, t, &p);
+    ck_assert_str_eq(text(&p), "203.0.113.9");
     client_cidrs_destroy(t);
 }
 END_TEST
@@ -372,10 +649,18 @@ static Suite *client_addr_suite(void)
     tcase_add_test(tc, test_client_addr_cidrs_contains_prefix_boundaries);
     tcase_add_test(tc, test_client_addr_cidrs_families_are_not_mixed);
 
+    tc = tcase_in(s, "key");
+    tcase_add_test(tc, test_client_addr_key_masks_ipv6_to_the_prefix);
+    tcase_add_test(tc, test_client_addr_key_groups_whole_structs);
+
     tc = tcase_in(s, "resolve");
     tcase_add_test(tc, test_client_addr_resolve_untrusted_peer_ignores_xff);
     tcase_add_test(tc, test_client_addr_resolve_takes_rightmost_untrusted_hop);
+    tcase_add_test(tc, test_client_addr_resolve_walks_lines_from_the_last);
+    tcase_add_test(tc, test_client_addr_resolve_long_forged_line_cannot_hide_the_proxy);
+    tcase_add_test(tc, test_client_addr_resolve_examines_at_most_64_entries);
     tcase_add_test(tc, test_client_addr_resolve_handles_missing_and_garbage_hops);
+    tcase_add_test(tc, test_client_addr_resolve_reads_only_the_given_bytes);
     return s;
 }
 
