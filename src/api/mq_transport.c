@@ -67,8 +67,9 @@ static int tr_publish(void *ctx, const pub_job_t *job, err_t *err)
         .app_id = amqp_cstring_bytes("activity-api"),
     };
     amqp_bytes_t body = {.len = job->len, .bytes = job->body};
-    int status = amqp_basic_publish(mq_state(t->conn), MQ_CHANNEL, amqp_empty_bytes,
-                                    amqp_cstring_bytes(t->params.topology.queue), 1, 0, &props, body);
+    int status =
+        amqp_basic_publish(mq_state(t->conn), MQ_CHANNEL, amqp_empty_bytes,
+                           amqp_cstring_bytes(t->params.topology.queue), 1, 0, &props, body);
     if (status != AMQP_STATUS_OK) {
         mq_conn_mark_broken(t->conn);
         return mq_status_err(status, "publish", err);
