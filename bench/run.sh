@@ -8,6 +8,9 @@
 #   (e) broker ceiling bench-broker-ceiling: persistent publishes with 1000 confirms in flight
 #   (d) also: bench/latency.py, the same load shape from a second client, for its p99 (wrk's
 #                      upper percentiles on this path are far above what the wire shows)
+#   (j) batch path     activity-api, POST /api/v1/activities/batch with BENCH_BATCH_EVENTS events
+#                      per request from BENCH_BATCH_CONNECTIONS connections: events per second
+#                      against (e)
 #   (i) broker ceiling at the load's concurrency: the same with as many confirms in flight as (d)
 #                      has connections (64), which is all (d) can ever have in flight; with its
 #                      confirm latency (p50, p99), the floor under (d)'s
@@ -22,7 +25,10 @@
 # Environment (defaults in brackets):
 #   AT_BUILD_DIR [build]            where activity-api and the bench-* programs are
 #   RABBITMQ_URL [amqp://guest:guest@127.0.0.1:5672/]
-#   BENCH_RUNS [a b c d e i]        which measurements to take
+#   BENCH_RUNS [a b c d e i j]      which measurements to take
+#   BENCH_BATCH_EVENTS [100]  BENCH_BATCH_CONNECTIONS [8]
+#                                   (j): events per batch, and connections (their product is
+#                                   what is in flight: keep it near the confirm window)
 #   BENCH_DURATION [10s]  BENCH_CONNECTIONS [64]  BENCH_WINDOW [1000]
 #   BENCH_SERVER_CPU [0]  BENCH_WRK_CPU [1]      cores for the server and for wrk
 #   BENCH_PIN_202 [0]               1: pin (d) like (a)-(c); by default (d) is not pinned
@@ -43,7 +49,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${AT_BUILD_DIR:-build}
 [[ $BUILD == /* ]] || BUILD="$ROOT/$BUILD"
 RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}
-RUNS=${BENCH_RUNS:-a b c d e i}
+RUNS=${BENCH_RUNS:-a b c d e i j}
+BATCH_EVENTS=${BENCH_BATCH_EVENTS:-100}
+BATCH_CONNS=${BENCH_BATCH_CONNECTIONS:-8}
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
 WINDOW=${BENCH_WINDOW:-1000}
@@ -100,10 +108,10 @@ trap 'exit 143' TERM
 # $WORK/KEY.wrk. Also records the server's CPU ticks in SRV_TICKS[KEY], and in OTHERS[KEY] the
 # cores that processes other than the server and wrk kept busy meanwhile (the broker among them
 # in (d)): a busy machine skews every figure.
-wrk_run() {
+wrk_run() { # wrk_run KEY SCRIPT PORT CPU SERVER_PID [CONNECTIONS [ROUTE]]
     local key=$1 script=$2 port=$3 cpu=$4 server=$5 busy0 kids0 srv0 t0 busy1 kids1 srv1 t1
-    local cmd=(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$ROOT/bench/$script"
-        "http://$HOST:$port$ROUTE")
+    local cmd=(wrk -t1 -c"${6:-$CONNS}" -d"$DURATION" --latency -s "$ROOT/bench/$script"
+        "http://$HOST:$port${7:-$ROUTE}")
     [[ -n $cpu ]] && cmd=(taskset -c "$cpu" "${cmd[@]}")
     printf '%s\n' "${cmd[*]}" >"$WORK/$key.cmd"
     say "($key) ${cmd[*]}"
@@ -262,7 +270,7 @@ stop_api() {
 
 # Results, keyed by run and repetition ("a1", "d2", ...).
 declare -A RPS P50 P99 P99X REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET FAILED
-declare -A SRV_TICKS SRV_US
+declare -A SRV_TICKS SRV_US EV_RPS CPU_EV
 
 # fail KEY MESSAGE: marks a measurement as failed (it is reported, and the others go on); 1.
 fail() {
@@ -400,6 +408,36 @@ measure_d() { # 202 path: limit raised, valid bodies published and confirmed
     purge_queue
 }
 
+measure_j() { # batch path: BATCH_EVENTS events per request, BATCH_CONNS connections
+    local k=$1 st u0 s0 u1="" s1="" batches events
+    say "($k) batch path: $BATCH_EVENTS events per request, $BATCH_CONNS connections"
+    purge_queue must || {
+        fail "$k" "RabbitMQ does not answer"
+        return 1
+    }
+    start_api "$k" "" RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_MAX_CLIENTS=64 \
+        BATCH_MAX_EVENTS="$BATCH_EVENTS" || return 1
+    export BATCH_EVENTS
+    read -r u0 s0 < <(cpu_user_sys "$API_PID")
+    if wrk_run "$k" post_batch.lua "$API_PORT" "" "$API_PID" "$BATCH_CONNS" "$ROUTE/batch"; then
+        read -r u1 s1 < <(cpu_user_sys "$API_PID") || true
+        record "$k" 2xx
+        batches=$((REQ[$k] - NON2XX[$k]))
+        events=$((batches * BATCH_EVENTS))
+        # Events per second, for the ratio against the broker's messages per second.
+        EV_RPS[$k]=$(awk -v r="${OK_RPS[$k]}" -v n="$BATCH_EVENTS" 'BEGIN { printf "%.0f", r * n }')
+        NOTE[$k]="$batches batches accepted = $events events, ${EV_RPS[$k]} events/s"
+        if [[ -n $u1 ]] && ((events > 0)); then
+            # shellcheck disable=SC2034  # read through median's name reference
+            CPU_EV[$k]=$(awk -v t=$((u1 + s1 - u0 - s0)) -v hz="$TICK" -v n="$events" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+            NOTE[$k]+="; API CPU ${CPU_EV[$k]} us per event"
+        fi
+    fi
+    stop_api "$k"
+    purge_queue
+}
+
 # latency_check KEY: a second opinion on (d)'s latency from bench/latency.py, the same load shape
 # (CONNS connections, one request in flight each) from another client, on the same API instance
 # (its rate limit allows both loads within one window); its p99 goes to P99X[KEY].
@@ -445,9 +483,9 @@ measure_e() { broker_ceiling "$1" "$WINDOW"; }
 measure_i() { broker_ceiling "$1" "$CONNS"; }
 
 for ((rep = 1; rep <= REPEAT; rep++)); do
-    for n in a b c d e i; do
+    for n in a b c d e i j; do
         has_run "$n" || continue
-        [[ $n =~ [bcd] ]] && ((!HAVE_API)) && continue
+        [[ $n =~ [bcdj] ]] && ((!HAVE_API)) && continue
         wait_quiet "$n$rep"
         # A failed measurement is reported in the table; the others still run.
         "measure_$n" "$n$rep" || true
@@ -489,7 +527,7 @@ row() { # row RUN LABEL: one table row per repetition
         fi
         if [[ -z ${RPS[$k]:-} ]]; then
             local why="not run"
-            [[ $n =~ [bcd] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
+            [[ $n =~ [bcdj] ]] && ((!HAVE_API)) && why="not run ($API_BIN not built)"
             printf '| %s | %s | | | | | | |\n' "$label" "$why"
             continue
         fi
@@ -511,6 +549,8 @@ RB=$(ratio "$(median OK_RPS b)" "$OK_A")
 RC=$(ratio "$(median OK_RPS c)" "$OK_A")
 RD=$(ratio "$(median OK_RPS d)" "$(median OK_RPS e)")
 RDI=$(ratio "$(median OK_RPS d)" "$(median OK_RPS i)")
+RJ=$(ratio "$(median EV_RPS j)" "$(median OK_RPS e)")
+CPU_J=$(median CPU_EV j)
 P99_D=$(median P99 d)
 P99_I=$(median P99 i)
 P99X_D=$(median P99X d)
@@ -543,6 +583,7 @@ REPORT="$WORK/report.md"
     row d "202 path (published, confirmed)"
     row e "broker ceiling"
     row i "broker ceiling at ${CONNS} in flight"
+    row j "batch path (${BATCH_EVENTS} events per request, ${BATCH_CONNS} connections; req/s are batches)"
     printf '\n| check%s | measured | target | result |\n|---|---|---|---|\n' "$OF"
     printf '| (b)/(a) 429 responses/s | %s | >= 0.80 | %s |\n' "$RB" "$(verdict "$RB" '>=' 0.80)"
     printf '| (c)/(a) 400 responses/s | %s | >= 0.70 | %s |\n' "$RC" "$(verdict "$RC" '>=' 0.70)"
@@ -558,19 +599,22 @@ REPORT="$WORK/report.md"
         "$CONNS" "$(withunit "$P99_I" ms)"
     printf '| API CPU time per accepted event | %s | <= 30 us | %s |\n' "$(withunit "$CPU_D" us)" \
         "$(verdict "$CPU_D" '<=' 30)"
+    printf '| (j)/(e) batch events/s over confirmed msg/s | %s | >= 0.85 | %s |\n' "$RJ" \
+        "$(verdict "$RJ" '>=' 0.85)"
+    printf '| API CPU time per event in batches | %s | (information) | |\n' "$(withunit "$CPU_J" us)"
     printf '| API idle RSS (VmRSS after start, before load) | %s | <= 20 MB | %s |\n' \
         "$(withunit "$IDLE_MB" MB)" "$(verdict "$IDLE_MB" '<=' 20)"
     printf '| rate limiter bytes per client at the default limit (/metrics in (b)) | %s | <= 256 | %s |\n' \
         "$(withunit "$RL_BYTES" B)" "$(verdict "$RL_BYTES" '<=' 256)"
     printf '\n## Commands\n\n```\n'
-    for n in a b c d e i; do
+    for n in a b c d e i j; do
         [[ -f $WORK/${n}1.server ]] && printf '(%s) server: %s\n' "$n" "$(cat "$WORK/${n}1.server")"
         [[ -f $WORK/${n}1.cmd ]] && printf '(%s) load:   %s\n' "$n" "$(cat "$WORK/${n}1.cmd")"
         [[ -f $WORK/${n}1.latency.cmd ]] && printf '(%s) second: %s\n' "$n" "$(cat "$WORK/${n}1.latency.cmd")"
     done
     printf '```\n\n## Raw output\n'
     for ((r = 1; r <= REPEAT; r++)); do
-        for n in a b c d e i; do
+        for n in a b c d e i j; do
             k=$n$r
             [[ -f $WORK/$k.wrk ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.wrk")"
             [[ -f $WORK/$k.out ]] && printf '\n(%s)\n```\n%s\n```\n' "$k" "$(cat "$WORK/$k.out")"
