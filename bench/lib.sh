@@ -54,6 +54,14 @@ cpu_ticks() { # utime + stime of PID in clock ticks; 0 when there is no such pro
     awk -v t="${t:-0 0}" 'BEGIN { split(t, f, " "); print f[1] + f[2] }'
 }
 
+broker_ticks() { # utime + stime of every RabbitMQ node (beam.smp of the rabbitmq user), summed
+    local pid total=0
+    for pid in $(pgrep -u rabbitmq beam.smp 2>/dev/null); do
+        total=$((total + $(cpu_ticks "$pid")))
+    done
+    echo "$total"
+}
+
 # wait_quiet KEY: waits (up to QUIET_WAIT s) until other processes use at most QUIET_CORES
 # cores, since anything else running skews every figure; notes in QUIET[KEY] what it found.
 wait_quiet() {

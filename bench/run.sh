@@ -270,7 +270,7 @@ stop_api() {
 
 # Results, keyed by run and repetition ("a1", "d2", ...).
 declare -A RPS P50 P99 P99X REQ NON2XX SOCKERR OK_RPS NOTE OTHERS CPU_US IDLE_KB QUIET FAILED
-declare -A SRV_TICKS SRV_US EV_RPS CPU_EV
+declare -A SRV_TICKS SRV_US EV_RPS CPU_EV BROKER_US
 
 # fail KEY MESSAGE: marks a measurement as failed (it is reported, and the others go on); 1.
 fail() {
@@ -468,12 +468,23 @@ broker_ceiling() {
     say "($k) broker ceiling: $BROKER_CEILING_BIN -t $QUEUE_TYPE \$RABBITMQ_URL $secs $window"
     printf '%s -t %s $RABBITMQ_URL %s %s\n' "$BROKER_CEILING_BIN" "$QUEUE_TYPE" "$secs" "$window" \
         >"$WORK/$k.cmd"
+    local b0 b1
+    b0=$(broker_ticks)
     if ! timeout $((secs + 90)) "$BROKER_CEILING_BIN" -t "$QUEUE_TYPE" "$CEILING_URL" "$secs" "$window" \
         >"$WORK/$k.out" 2>&1; then
         fail "$k" "bench-broker-ceiling: $(tail -n 2 "$WORK/$k.out" | tr '\n' ' ')"
         return 1
     fi
+    b1=$(broker_ticks)
     OK_RPS[$k]=$(sed -n 's/.*msg\/s=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
+    # The broker's CPU per confirmed message (every node of a cluster counted).
+    local confirmed
+    confirmed=$(sed -n 's/.*confirmed=\([0-9]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
+    if [[ -n $confirmed ]] && ((confirmed > 0)); then
+        # shellcheck disable=SC2034  # read through median's name reference
+        BROKER_US[$k]=$(awk -v t=$((b1 - b0)) -v hz="$TICK" -v n="$confirmed" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    fi
     RPS[$k]=${OK_RPS[$k]}
     P50[$k]=$(sed -n 's/.*p50_ms=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
     P99[$k]=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' "$WORK/$k.out" | tail -n 1)
@@ -532,9 +543,10 @@ row() { # row RUN LABEL: one table row per repetition
             continue
         fi
         if [[ $n =~ [ei] ]]; then
-            printf '| %s | | %s msg/s confirmed | %s | %s | | | window %s, latency from publish to confirm%s |\n' \
+            printf '| %s | | %s msg/s confirmed | %s | %s | | | window %s, latency from publish to confirm; broker CPU %s us per message%s |\n' \
                 "$label" "${OK_RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
-                "$([[ $n == e ]] && echo "$WINDOW" || echo "$CONNS")" "${QUIET[$k]:+; ${QUIET[$k]}}"
+                "$([[ $n == e ]] && echo "$WINDOW" || echo "$CONNS")" "${BROKER_US[$k]:-?}" \
+                "${QUIET[$k]:+; ${QUIET[$k]}}"
             continue
         fi
         printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$k]}" "${OK_RPS[$k]}" \
