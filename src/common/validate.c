@@ -54,13 +54,35 @@ static const struct {
 static void report_vadd(validate_report_t *rep, const char *field, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/* Writes prefix + field into out (VALIDATE_FIELD_MAX bytes). A path step in brackets follows
+ * the prefix without its dot, as in payload paths (events[0]["a.b"]). Too long a name is cut on
+ * a UTF-8 boundary and ends with "...", so a field is always valid UTF-8. */
+static void field_name(const char *prefix, const char *field, char *out)
+{
+    char full[2 * VALIDATE_FIELD_MAX];
+    size_t plen = prefix != NULL ? strlen(prefix) : 0;
+    if (plen > 0 && prefix[plen - 1] == '.' && field[0] == '[')
+        plen--;
+    int n = snprintf(full, sizeof(full), "%.*s%s", (int)plen, plen > 0 ? prefix : "", field);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len < VALIDATE_FIELD_MAX) {
+        memcpy(out, full, len + 1);
+        return;
+    }
+    size_t cut = VALIDATE_FIELD_MAX - 4;
+    while (cut > 0 && ((unsigned char)full[cut] & 0xc0) == 0x80)
+        cut--; /* back to the first byte of the character that does not fit */
+    memcpy(out, full, cut);
+    memcpy(out + cut, "...", 4);
+}
+
 static void report_vadd(validate_report_t *rep, const char *field, const char *fmt, va_list ap)
 {
     rep->total++;
     if (rep->count >= VALIDATE_ERRORS_MAX)
         return;
     validate_error_t *e = &rep->errors[rep->count++];
-    snprintf(e->field, sizeof(e->field), "%s%s", rep->prefix != NULL ? rep->prefix : "", field);
+    field_name(rep->prefix, field, e->field);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
 }
 

@@ -87,6 +87,10 @@ static const bad_case_t bad[] = {
      NULL},
     {"top-level key body", "{\"body\":1,\"events\":[" GOOD "]}", 500, 1, "[\"body\"]",
      "unknown field", NULL},
+    {"empty key in an event",
+     "{\"events\":[{\"\":1,\"userId\":\"u\",\"eventType\":\"e\","
+     "\"timestamp\":\"2024-05-01T12:00:00Z\",\"payload\":{}}]}",
+     500, 1, "events[0][\"\"]", "unknown field", NULL},
     {"events twice", "{\"events\":[" GOOD "],\"events\":[" GOOD "]}", 500, 1, "events",
      "must appear once", NULL},
 };
@@ -107,6 +111,33 @@ START_TEST(test_validate_batch_reports_every_error_with_its_place)
         ck_assert_str_eq(rep.errors[1].field, c->field1);
     for (unsigned i = 0; i < rep.count; i++)
         ck_assert_uint_gt(strlen(rep.errors[i].field), 0);
+}
+END_TEST
+
+START_TEST(test_validate_batch_long_names_are_cut_on_a_character)
+{
+    /* 40 x "é" (80 bytes) as an unknown key: the field is cut whole characters short of 64
+     * bytes, ends with "...", and stays valid UTF-8. */
+    char body[512];
+    char key[81];
+    for (int i = 0; i < 40; i++)
+        memcpy(key + 2 * i, "\xc3\xa9", 2);
+    key[80] = '\0';
+    snprintf(body, sizeof(body),
+             "{\"events\":[{\"%s\":1,\"userId\":\"u\",\"eventType\":\"e\",\"timestamp\":"
+             "\"2024-05-01T12:00:00Z\",\"payload\":{}}]}",
+             key);
+    validate_batch_out_t out;
+    validate_report_t rep;
+    ck_assert_int_eq(run(body, 500, &out, &rep), ERR_INVAL);
+    const char *f = rep.errors[0].field;
+    size_t len = strlen(f);
+    ck_assert_uint_lt(len, VALIDATE_FIELD_MAX);
+    ck_assert_str_eq(f + len - 3, "...");
+    ck_assert_int_eq(strncmp(f, "events[0].", 10), 0);
+    /* Every multi-byte sequence before the "..." is whole. */
+    for (size_t i = 10; i < len - 3; i += 2)
+        ck_assert_int_eq(memcmp(f + i, "\xc3\xa9", 2), 0);
 }
 END_TEST
 
@@ -156,6 +187,7 @@ static Suite *validate_batch_suite(void)
     tcase_add_loop_test(tc, test_validate_batch_reports_every_error_with_its_place, 0,
                         (int)(sizeof(bad) / sizeof(bad[0])));
     tcase_add_test(tc, test_validate_batch_report_is_capped_and_counts_all);
+    tcase_add_test(tc, test_validate_batch_long_names_are_cut_on_a_character);
     tcase_add_test(tc, test_validate_batch_beyond_the_limit_is_scanned_not_validated);
     suite_add_tcase(s, tc);
     return s;
