@@ -386,7 +386,9 @@ void ingest_publish(const app_t *app, server_loop_t *loop, h2o_req_t *req, enum 
             if (ring_mpsc_try_push(app->jobs, &job) < 0) {
                 free(job.body);
                 metrics_counter_add(&server_loop_metrics(loop)->ring_full, 1);
-                why = "the service is saturated (publish queue full); retry later";
+                why = batch ? "the service is saturated (publish queue full), some events may be "
+                              "queued; retry later with the same ids"
+                            : "the service is saturated (publish queue full); retry later";
             }
         }
         if (why != NULL) {

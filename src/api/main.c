@@ -136,7 +136,9 @@ int main(int argc, char **argv)
     }
     uint32_t loops = cfg.api_threads != 0 ? cfg.api_threads : cpu_count();
     apikeys_t *keys = NULL;
-    if (cfg.api_keys[0] != '\0' || cfg.api_keys_file[0] != '\0') {
+    /* Keys are on when a source is configured: API_KEYS holding more than spaces (only spaces
+     * means no key from it, as apikeys.h reads it), or API_KEYS_FILE. */
+    if (cfg.api_keys[strspn(cfg.api_keys, " \t")] != '\0' || cfg.api_keys_file[0] != '\0') {
         apikeys_set_t *set;
         if (apikeys_set_load(cfg.api_keys, key_file(&cfg), &set, &err) < 0) {
             client_cidrs_destroy(trusted);

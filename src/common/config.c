@@ -179,11 +179,6 @@ fail(const struct row *r, int code, const char *value, err_t *err, const char *f
     return err_set(err, code, r->name, "%s %s (got \"%s\")", r->name, what, quoted);
 }
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 static int check_amqp_url(const struct row *r, const char *value, err_t *err)
 {
     brokerurl_list_t list;
@@ -211,7 +206,7 @@ static int check_queue_type(const struct row *r, const char *value, err_t *err)
 
 static int check_mongo_url(const struct row *r, const char *value, err_t *err)
 {
-    if (!has_prefix(value, "mongodb://") && !has_prefix(value, "mongodb+srv://"))
+    if (strncmp(value, "mongodb://", 10) != 0 && strncmp(value, "mongodb+srv://", 14) != 0)
         return fail(r, ERR_PARSE, value, err, "must start with mongodb:// or mongodb+srv://");
     /* The database is the path between the hosts and the options: mongodb://h1,h2/db?opts. */
     size_t len;
@@ -334,6 +329,12 @@ int config_load(config_t *cfg, unsigned readers, config_getter_fn get, void *ctx
                            "CONSUMER_PREFETCH (%u) must be at least CONSUMER_BATCH_SIZE (%u)",
                            cfg->consumer_prefetch, cfg->consumer_batch_size);
     }
+    /* A batch is pushed into the publish ring event by event: a ring smaller than the largest
+     * batch would answer every such batch 503 after publishing part of it. */
+    if ((readers & CONFIG_API) && cfg->publish_ring_size < cfg->batch_max_events)
+        return err_set(err, ERR_RANGE, "PUBLISH_RING_SIZE",
+                       "PUBLISH_RING_SIZE (%u) must be at least BATCH_MAX_EVENTS (%u)",
+                       cfg->publish_ring_size, cfg->batch_max_events);
     if (readers & CONFIG_API)
         return check_ratelimit_reserve(cfg, err);
     return 0;

@@ -255,6 +255,8 @@ static int load_u32(config_t *cfg, const char *name, uint32_t value, err_t *err)
     env_set(&env, "CONSUMER_BATCH_SIZE", "1");
     env_set(&env, "RATE_LIMIT_MAX_REQUESTS", "1");
     env_set(&env, "RATE_LIMIT_MAX_CLIENTS", "1");
+    env_set(&env, "PUBLISH_RING_SIZE", "1048576");
+    env_set(&env, "BATCH_MAX_EVENTS", "1");
     snprintf(text, sizeof(text), "%u", value);
     env_set(&env, name, text);
     return config_load(cfg, CONFIG_ALL, fake_get, &env, err);
@@ -494,6 +496,24 @@ END_TEST
 
 /* ---- cross-field rule ---- */
 
+START_TEST(test_config_publish_ring_holds_the_largest_batch)
+{
+    fake_env_t env = {0};
+    config_t cfg;
+    err_t err = {0};
+    env_set(&env, "PUBLISH_RING_SIZE", "100");
+    env_set(&env, "BATCH_MAX_EVENTS", "101");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, &err), ERR_RANGE);
+    ck_assert_str_eq(err.field, "PUBLISH_RING_SIZE");
+    ck_assert_str_eq(err.msg, "PUBLISH_RING_SIZE (100) must be at least BATCH_MAX_EVENTS (101)");
+    env_set(&env, "BATCH_MAX_EVENTS", "100");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_API, fake_get, &env, &err), 0);
+    /* The consumer does not read either. */
+    env_set(&env, "BATCH_MAX_EVENTS", "101");
+    ck_assert_int_eq(config_load(&cfg, CONFIG_CONSUMER, fake_get, &env, &err), 0);
+}
+END_TEST
+
 START_TEST(test_config_prefetch_at_least_batch_size)
 {
     fake_env_t env = {0};
@@ -662,6 +682,7 @@ static Suite *config_suite(void)
 
     tc = tcase_create("cross_field");
     tcase_add_test(tc, test_config_prefetch_at_least_batch_size);
+    tcase_add_test(tc, test_config_publish_ring_holds_the_largest_batch);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("format");
