@@ -9,12 +9,14 @@ table of request bodies checks that the request schema and the service agree on 
 Importing harness exits with status 77 (ctest: skipped) when the broker is unreachable.
 """
 
+import gzip
 import json
 import os
 import re
 import sys
 import unittest
 import uuid
+import zlib
 
 import harness
 from harness import ApiTestCase, new_activity
@@ -27,11 +29,13 @@ except ImportError as exc:
     sys.exit(harness.SKIP)
 
 ROUTE = "/api/v1/activities"
+BATCH = "/api/v1/activities/batch"
 API_DOCS_PATH = os.path.join(harness.SOURCE_DIR, "API_DOCS.md")
 
 # Every operation and the status codes it must declare (no more, no fewer).
 EXPECTED_CODES = {
-    (ROUTE, "post"): {"202", "400", "413", "415", "429", "503"},
+    (ROUTE, "post"): {"202", "400", "401", "413", "415", "429", "503"},
+    (BATCH, "post"): {"202", "400", "401", "413", "415", "429", "503"},
     ("/health", "get"): {"200"},
     ("/ready", "get"): {"200", "503"},
     ("/metrics", "get"): {"200"},
@@ -291,6 +295,38 @@ class OpenAPIDocument(unittest.TestCase):
                 checked += 1
         self.assertGreater(checked, 10)
 
+    def test_openapi_batch_keys_and_encodings_are_declared(self):
+        comps = self.doc.get("components") or {}
+        for name in ("BatchRequest", "BatchAccepted", "BatchValidationProblem",
+                     "EncodingProblem", "UnauthorizedProblem", "FieldError"):
+            self.assertIn(name, comps.get("schemas") or {})
+        field = comps["schemas"]["FieldError"]["properties"]["field"]
+        self.assertGreaterEqual(field.get("minLength", 0), 1, "an error's field is never empty")
+        schemes = comps.get("securitySchemes") or {}
+        bearer = [s for s in schemes.values()
+                  if s.get("type") == "http" and s.get("scheme") == "bearer"]
+        api_key = [s for s in schemes.values() if s.get("type") == "apiKey"
+                   and s.get("in") == "header" and s.get("name") == "X-API-Key"]
+        self.assertTrue(bearer and api_key, schemes)
+        self.assertNotIn("security", self.doc, "GET /health, /ready and /metrics need no key")
+        for path in (ROUTE, BATCH):
+            op = self.doc["paths"][path]["post"]
+            with self.subTest(path):
+                security = op.get("security") or []
+                self.assertIn({}, security, "keys are optional (only when configured)")
+                self.assertEqual({n for req in security for n in req}, set(schemes))
+                params = [follow(self.doc, f"/paths/{escape(path)}/post/parameters/{i}")[0]
+                          for i in range(len(op.get("parameters") or []))]
+                self.assertIn(("Content-Encoding", "header"),
+                              [(p.get("name"), p.get("in")) for p in params])
+                resp, rptr = follow(self.doc, f"/paths/{escape(path)}/post/responses/401")
+                header, _ = follow(self.doc, f"{rptr}/headers/WWW-Authenticate")
+                self.assertTrue(header.get("required"))
+                resp, rptr = follow(self.doc, f"/paths/{escape(path)}/post/responses/415")
+                self.assertIn("Accept-Encoding", resp.get("headers") or {})
+                resp, _ = follow(self.doc, f"/paths/{escape(path)}/post/responses/413")
+                self.assertEqual(set(resp["content"]), {"application/problem+json", "text/plain"})
+
     def test_openapi_every_component_is_used(self):
         text = json.dumps(self.doc)
         for kind in ("schemas", "headers", "responses"):
@@ -539,6 +575,195 @@ class LiveResponses(ApiTestCase):
         self.assertEqual(resp.status, 503, resp)
         self.assertConforms(resp, ROUTE, "post")
         self.assertEqual(resp.json()["id"], client_id, "the id to retry with")
+
+
+    # -- the batch route, compressed bodies and API keys --
+
+    def _event_ids_in_queue(self, queue, ids, timeout=10):
+        """The (properties, body) of the messages of queue whose message_id is in ids."""
+        wanted = set(ids)
+        got = []
+        for props, body in harness.read_messages(queue, count=10**6, timeout=timeout, settle=0.5):
+            if props.message_id in wanted:
+                got.append((props, body))
+        return got
+
+    def test_openapi_batch_202_and_its_messages(self):
+        harness.read_messages(self.api.queue, count=10**6, timeout=0.3)
+        client_id = str(uuid.uuid4())
+        events = [new_activity(), new_activity(id=client_id.upper()), new_activity()]
+        resp = self.api.post({"events": events}, path=BATCH)
+        self.assertEqual(resp.status, 202, resp)
+        self.assertConforms(resp, BATCH, "post")
+        body = resp.json()
+        self.assertEqual(list(body), ["status", "ids"], resp)
+        ids = body["ids"]
+        self.assertEqual(len(ids), 3)
+        self.assertEqual(ids[1], client_id, "request order; the client's id lower-cased")
+        self.assertEqual([harness.uuid_version(i) for i in (ids[0], ids[2])], [7, 7])
+        got = self._event_ids_in_queue(self.api.queue, ids)
+        self.assertEqual(sorted(p.message_id for p, _ in got), sorted(ids), "one message each")
+        for props, raw in got:
+            message = json.loads(raw)
+            errors = schema_errors(self.doc, "/components/schemas/ActivityMessage", message)
+            self.assertFalse(errors, f"{errors}\n{raw!r}")
+            self.assertEqual(message["userId"], events[ids.index(props.message_id)]["userId"])
+        self.assertEqual(schema_errors(self.doc, "/components/schemas/BatchRequest",
+                                       {"events": events}), [])
+
+    def test_openapi_batch_400_names_each_place(self):
+        good = new_activity()
+        resp = self.api.post({"events": [good, new_activity(userId="", timestamp="2023-10-27 10:00"),
+                                         "oops", new_activity(payload={"a.b": 1}, colour="red")]},
+                             path=BATCH)
+        self.assertEqual(resp.status, 400, resp)
+        self.assertConforms(resp, BATCH, "post")
+        body = resp.json()
+        self.assertEqual(body["title"], "Invalid batch")
+        self.assertEqual([e["field"] for e in body["errors"]],
+                         ["events[1].userId", "events[1].timestamp", "events[2]",
+                          "events[3].payload", "events[3].colour"])
+        self.assertEqual(body["detail"], "5 invalid fields")
+        for name, batch, fields in (
+                ("no events", {}, ["events"]),
+                ("empty", {"events": []}, ["events"]),
+                ("not an array", {"events": {}}, ["events"]),
+                ("too many", {"events": [good] * 501}, ["events"]),
+                ("unknown members", {"events": [good], "": 1, "a.b": 2, "body": 3},
+                 ['[""]', '["a.b"]', '["body"]']),
+                ("not an object", [good], ["body"])):
+            with self.subTest(name):
+                resp = self.api.post(batch, path=BATCH)
+                self.assertEqual(resp.status, 400, resp)
+                self.assertConforms(resp, BATCH, "post")
+                self.assertEqual([e["field"] for e in resp.json()["errors"]], fields, resp)
+                self.assertTrue(schema_errors(self.doc, "/components/schemas/BatchRequest", batch),
+                                "the request schema refuses it too")
+        resp = self.api.post({"events": [new_activity(userId="") for _ in range(70)]}, path=BATCH)
+        self.assertConforms(resp, BATCH, "post")
+        body = resp.json()
+        self.assertEqual(len(body["errors"]), 64)
+        self.assertEqual(body["detail"], "70 invalid fields (the first ones are listed)")
+
+    def test_openapi_400_unknown_member_names(self):
+        resp = self.api.post(new_activity(**{"": 1, "a.b": 2, "body": 3}))
+        self.assertEqual(resp.status, 400, resp)
+        self.assertConforms(resp, ROUTE, "post")
+        self.assertEqual([e["field"] for e in resp.json()["errors"]], ['[""]', '["a.b"]', '["body"]'])
+
+    def test_openapi_compressed_bodies(self):
+        raw = json.dumps(new_activity()).encode()
+        deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+        for coding, data in (("gzip", gzip.compress(raw)), ("x-gzip", gzip.compress(raw)),
+                             ("GZIP, identity", gzip.compress(raw)),
+                             ("deflate", zlib.compress(raw)),
+                             ("deflate", deflater.compress(raw) + deflater.flush()),
+                             ("identity", raw)):
+            with self.subTest(coding):
+                resp = self.api.post(data, headers={"Content-Encoding": coding})
+                self.assertEqual(resp.status, 202, resp)
+                self.assertConforms(resp, ROUTE, "post")
+        resp = self.api.post(gzip.compress(json.dumps({"events": [new_activity()]}).encode()),
+                             path=BATCH, headers={"Content-Encoding": "gzip"})
+        self.assertEqual(resp.status, 202, resp)
+        self.assertConforms(resp, BATCH, "post")
+        for path in (ROUTE, BATCH):
+            for coding in ("br", "zstd", "gzip;q=1", "gzip, gzip"):
+                with self.subTest(path=path, coding=coding):
+                    resp = self.api.post(raw, path=path, headers={"Content-Encoding": coding})
+                    self.assertEqual(resp.status, 415, resp)
+                    self.assertConforms(resp, path, "post")
+                    self.assertEqual(resp.header("Accept-Encoding"), "gzip, deflate", resp)
+            for coding, data in (("gzip", raw), ("deflate", b""), ("gzip", gzip.compress(raw)[:20]),
+                                 ("gzip", gzip.compress(raw) + b"xx")):
+                with self.subTest(path=path, corrupt=coding):
+                    resp = self.api.post(data, path=path, headers={"Content-Encoding": coding})
+                    self.assertEqual(resp.status, 400, resp)
+                    self.assertConforms(resp, path, "post")
+                    self.assertEqual(resp.json()["type"],
+                                     "urn:activity-tracker:problem:invalid-encoding", resp)
+        resp = self.api.post(raw, content_type="text/plain", headers={"Content-Encoding": "br"})
+        self.assertEqual(resp.status, 415, resp)
+        self.assertConforms(resp, ROUTE, "post")
+        self.assertIsNone(resp.header("Accept-Encoding"), "the media type is checked first")
+
+    def test_openapi_413_after_inflation_and_from_libh2o(self):
+        bomb = gzip.compress(b"\0" * (2 << 20), 9)  # 2 MiB of zeros in about 2 KB
+        for path, limit in ((ROUTE, 4096), (BATCH, 1 << 20)):
+            with self.subTest(path):
+                resp = self.api.post(bomb, path=path, headers={"Content-Encoding": "gzip"})
+                self.assertEqual(resp.status, 413, resp)
+                self.assertConforms(resp, path, "post")
+                self.assertEqual(resp.json()["detail"], f"the body must be at most {limit} bytes")
+                self.assertIsNotNone(resp.header("RateLimit"), "counted by the limiter")
+                # libh2o answers from the Content-Length and closes the connection without
+                # reading the body: send only the head, as a client sending Expect would.
+                resp = self.api.post(b"", path=path, headers={
+                    "Content-Length": str((1 << 20) + 1), "Expect": "100-continue"})
+                self.assertEqual(resp.status, 413, resp)
+                self.assertConforms(resp, path, "post")
+                self.assertEqual(media_type(resp), "text/plain", "libh2o's, above both limits")
+                self.assertIsNone(resp.header("RateLimit"), resp)
+
+    def test_openapi_401_and_keys(self):
+        key, other = "docs-test-key-0123456789", "another-key-abcdefghijkl"
+        api = self.start_api(env={"API_KEYS": f"{key}, {other}", "RATE_LIMIT_MAX_REQUESTS": "1000"})
+        src = harness.next_source_address()
+        for path, body in ((ROUTE, new_activity()), (BATCH, {"events": [new_activity()]})):
+            for name, headers in (("no key", {}), ("wrong key", {"X-API-Key": "wrong-key-0123456789"}),
+                                  ("Basic", {"Authorization": "Basic dXNlcjpwYXNzd29yZA=="}),
+                                  ("two keys", {"Authorization": f"Bearer {key}",
+                                                "X-API-Key": other})):
+                with self.subTest(path=path, case=name):
+                    resp = api.post(body, path=path, headers=headers, source=src)
+                    self.assertEqual(resp.status, 401, resp)
+                    self.assertConforms(resp, path, "post")
+                    self.assertEqual(resp.header("WWW-Authenticate"),
+                                     'Bearer realm="activity-api"', resp)
+                    self.assertIsNone(resp.header("RateLimit"), "checked before the limiter")
+        resp = api.post(new_activity(), headers={"Authorization": f"bearer  {key}"}, source=src)
+        self.assertEqual(resp.status, 202, resp)
+        self.assertConforms(resp, ROUTE, "post")
+        self.assertEqual(resp.header("RateLimit").split(";")[1], "r=999", "no 401 was counted")
+        resp = api.post({"events": [new_activity()]}, path=BATCH, headers={"X-API-Key": other},
+                        source=src)
+        self.assertEqual(resp.status, 202, resp)
+        self.assertConforms(resp, BATCH, "post")
+        for path in ("/health", "/ready", "/metrics"):
+            self.assertEqual(api.get(path).status, 200, f"{path} needs no key")
+        metrics = api.get("/metrics").body.decode()
+        self.assertIn('activity_api_http_responses_total{route="/api/v1/activities",status="401"} 4',
+                      metrics)
+        self.assertNotIn(key, api.log_text(), "keys are never logged")
+        self.assertIn('"API_KEYS":"***"', api.log_text())
+
+    def test_openapi_batch_503_when_the_broker_is_unreachable(self):
+        api = self.start_api(env={"RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:"
+                                                  f"{harness.free_port()}/"},
+                             ready_timeout=0)
+
+        def answer():
+            try:
+                return api.post({"events": [new_activity(id=str(uuid.uuid4())), new_activity()]},
+                                path=BATCH, timeout=5)
+            except OSError:
+                return None
+
+        resp = self.wait_until(answer, 30, "activity-api answers the batch")
+        self.assertEqual(resp.status, 503, resp)
+        self.assertConforms(resp, BATCH, "post")
+        self.assertNotIn("id", resp.json(), "a batch's 503 has no id")
+
+    def test_openapi_a_batch_is_one_request_for_the_limiter(self):
+        api = self.start_api(env={"RATE_LIMIT_MAX_REQUESTS": "2", "RATE_LIMIT_WINDOW_MS": "60000"})
+        src = harness.next_source_address()
+        resp = api.post({"events": [new_activity() for _ in range(10)]}, path=BATCH, source=src)
+        self.assertEqual(resp.status, 202, resp)
+        self.assertRegex(resp.header("RateLimit"), r'^"ip";r=1;', resp)
+        self.assertEqual(api.post(new_activity(), source=src).status, 202, "one budget, shared")
+        resp = api.post({"events": [new_activity()]}, path=BATCH, source=src)
+        self.assertEqual(resp.status, 429, resp)
+        self.assertConforms(resp, BATCH, "post")
 
 
 if __name__ == "__main__":
