@@ -70,156 +70,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/at-compose-smoke.XXXXXX")
 STARTED=0
 T0=$SECONDS
 
-# ---- helpers -------------------------------------------------------------------------------------
+# ---- helpers (shared with scripts/cluster-smoke.sh) ----------------------------------------------
 
-step() {
-    at_section "$* (at $((SECONDS - T0)) s)"
-}
+# shellcheck source=scripts/compose-lib.sh
+source "$AT_ROOT/scripts/compose-lib.sh"
 
-install_packages() {
-    [[ ${AT_NO_INSTALL:-0} != 1 ]] || at_die "missing: $* (AT_NO_INSTALL=1)"
-    at_info "installing: $*"
-    export DEBIAN_FRONTEND=noninteractive
-    at_root_cmd apt-get update -q
-    at_root_cmd apt-get install -y -q --no-install-recommends "$@" </dev/null
-}
-
-# pick_compose: COMPOSE=(the compose command).
-pick_compose() {
-    if [[ -n ${AT_COMPOSE:-} ]]; then
-        read -r -a COMPOSE <<<"$AT_COMPOSE"
-    elif docker compose version >/dev/null 2>&1; then
-        COMPOSE=(docker compose)
-    else
-        command -v docker-compose >/dev/null 2>&1 || install_packages docker-compose
-        COMPOSE=(docker-compose)
-    fi
-    at_info "compose: ${COMPOSE[*]} ($("${COMPOSE[@]}" version 2>/dev/null | head -n 1))"
-}
-
-# dc SECONDS ARGS...: the compose command on this project, bounded in time.
-dc() {
-    local t=$1
-    shift
-    timeout "$t" "${COMPOSE[@]}" --env-file "$ENV_FILE" -p "$PROJECT" "${COMPOSE_FILES[@]}" "$@"
-}
-
-# run_logged WHAT LOG COMMAND...: run COMMAND with its output in LOG; on failure show its end.
-run_logged() {
-    local what=$1 log=$2 start=$SECONDS rc=0
-    shift 2
-    "$@" >"$log" 2>&1 || rc=$?
-    if ((rc != 0)); then
-        at_tail_log "$log" 60
-        ((rc == 124)) && at_die "$what: timed out after $((SECONDS - start)) s"
-        at_die "$what failed (exit status $rc)"
-    fi
-    at_info "$what: done in $((SECONDS - start)) s"
-}
-
-# free_ports N: N distinct free TCP ports (on every address) below the ephemeral range.
-free_ports() {
-    "$PY" - "$1" <<'EOF'
-import random, socket, sys
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError):
-    low = 32768
-avoid = {3000, 5672, 15672, 25672, 27017, 4369}
-ports = []
-rng = random.Random()
-while len(ports) < int(sys.argv[1]):
-    p = rng.randrange(20000, low)
-    if p in avoid or p in ports:
-        continue
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("0.0.0.0", p))
-    except OSError:
-        continue
-    ports.append(p)
-print(" ".join(map(str, ports)))
-EOF
-}
-
-container_of() {
-    dc 60 ps -q "$1" 2>/dev/null | head -n 1
-}
-
-# container_env SERVICE NAME: the value of NAME in the service container's environment.
-container_env() {
-    local id
-    id=$(container_of "$1")
-    docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$id" | sed -n "s/^$2=//p" | head -n 1
-}
-
-# service_state SERVICE: "<status> <health>" of its container (e.g. "running healthy").
-service_state() {
-    local id
-    id=$(container_of "$1")
-    [[ -n $id ]] || {
-        echo "missing -"
-        return
-    }
-    docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id" 2>/dev/null ||
-        echo "missing -"
-}
-
-all_healthy() {
-    local s
-    for s in "${SERVICES[@]}"; do
-        [[ $(service_state "$s") == "running healthy" ]] || return 1
-    done
-}
-
-# wait_all_healthy WHEN: waits (up to TIMEOUT) until every service is healthy, or dies saying WHEN.
-wait_all_healthy() {
-    local start=$SECONDS
-    until all_healthy; do
-        if ((SECONDS - start >= TIMEOUT)); then
-            print_states >&2
-            at_die "not every service was healthy within ${TIMEOUT}s $1"
-        fi
-        sleep 2
-    done
-    at_info "every service is healthy ($((SECONDS - start)) s $1)"
-}
-
-print_states() {
-    local s
-    for s in "${SERVICES[@]}"; do
-        printf '  %-9s %s\n' "$s" "$(service_state "$s")"
-    done
-}
-
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    if ((STARTED)); then
-        if ((rc != 0)); then
-            at_section "FAILED: state and logs of the compose services"
-            print_states >&2 || true
-            dc 60 ps >&2 || true
-            dc 120 logs --no-color --tail=150 >&2 || true
-        fi
-        if ((KEEP)); then
-            at_info "--keep: the stack is still running; remove it with:"
-            printf '  %s --env-file %q -p %q' "${COMPOSE[*]}" "$ENV_FILE" "$PROJECT"
-            printf ' %q' "${COMPOSE_FILES[@]}"
-            printf ' down -v\n'
-        else
-            at_section "Tear down (down -v)"
-            dc 180 down -v --remove-orphans || at_warn "'down -v' failed; remove project $PROJECT by hand"
-        fi
-    fi
-    rm -rf "$WORK"
-    if ((rc == 0)); then
-        at_info "compose smoke test passed in $((SECONDS - T0)) s"
-    else
-        at_warn "compose smoke test FAILED (exit status $rc) after $((SECONDS - T0)) s"
-    fi
-    exit "$rc"
-}
 trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -227,21 +82,12 @@ trap 'exit 143' TERM
 # ---- prerequisites -------------------------------------------------------------------------------
 
 step "Prerequisites"
-command -v docker >/dev/null 2>&1 || at_die "docker is not installed"
-timeout 30 docker info >/dev/null 2>&1 || at_die "no Docker engine answers (docker info failed)"
-pick_compose
-need=()
-command -v curl >/dev/null 2>&1 || need+=(curl)
-"$PY" -c 'import pymongo' 2>/dev/null || need+=(python3-pymongo)
-((${#need[@]} == 0)) || install_packages "${need[@]}"
+check_docker
 
 # Only .env.example (and the ports below) configure the stack: variables of the caller's
 # environment that the compose files read are dropped, so the test always runs the documented
 # defaults.
-while read -r v; do
-    unset "$v"
-done < <(grep -ohE '\$\{[A-Za-z_][A-Za-z0-9_]*' "$AT_ROOT/docker-compose.yml" "$AT_ROOT/docker/compose.smoke.yml" |
-    cut -c3- | sort -u)
+drop_compose_env "$AT_ROOT/docker-compose.yml" "$AT_ROOT/docker/compose.smoke.yml"
 read -r API_PORT AMQP_PORT MGMT_PORT MONGO_PORT <<<"$(free_ports 4)"
 export API_PUBLISH_PORT=$API_PORT RABBITMQ_PUBLISH_PORT=$AMQP_PORT RABBITMQ_MGMT_PUBLISH_PORT=$MGMT_PORT
 export MONGO_PUBLISH_PORT=$MONGO_PORT
@@ -253,26 +99,13 @@ at_info "project $PROJECT; host ports: api $API_PORT, amqp $AMQP_PORT, managemen
 
 step "1. Base images"
 # (scripts/base-image.sh makes the local ones; base images named otherwise must exist already.)
-if [[ $BASE_IMAGE == activity-tracker/bookworm:* || $SLIM_IMAGE == activity-tracker/bookworm:* ]]; then
-    AT_BASE_IMAGE=$BASE_IMAGE AT_SLIM_IMAGE=$SLIM_IMAGE bash "$AT_ROOT/scripts/base-image.sh"
-fi
-docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 || at_die "base image $BASE_IMAGE does not exist"
-docker image inspect "$SLIM_IMAGE" >/dev/null 2>&1 || at_die "base image $SLIM_IMAGE does not exist"
+build_base_images
 
 # ---- 2. stand-ins ----------------------------------------------------------------------------------
 
 step "2. Stand-in images"
-run_logged "build $RABBITMQ_IMAGE" "$WORK/rabbitmq-build.log" \
-    timeout "$BUILD_TIMEOUT" docker build --build-arg "BASE_IMAGE=$SLIM_IMAGE" -t "$RABBITMQ_IMAGE" \
-    -f "$AT_ROOT/docker/standins/rabbitmq.Dockerfile" "$AT_ROOT/docker/standins"
-ensure_ferretdb
-FERRETDB=$(at_ferretdb_bin)
-mkdir -p "$WORK/ferretdb"
-cp "$AT_ROOT/docker/standins/ferretdb.Dockerfile" "$AT_ROOT/docker/standins/ferretdb-entrypoint.sh" "$WORK/ferretdb/"
-cp "$FERRETDB" "$WORK/ferretdb/ferretdb"
-run_logged "build $MONGO_IMAGE" "$WORK/ferretdb-build.log" \
-    timeout "$BUILD_TIMEOUT" docker build --build-arg "BASE_IMAGE=$SLIM_IMAGE" -t "$MONGO_IMAGE" \
-    -f "$WORK/ferretdb/ferretdb.Dockerfile" "$WORK/ferretdb"
+build_standin rabbitmq "$RABBITMQ_IMAGE"
+build_ferretdb_standin "$MONGO_IMAGE"
 
 # ---- 3. the stack ----------------------------------------------------------------------------------
 

@@ -205,3 +205,48 @@ ensure_ferretdb() {
     at_ferretdb_ok "$bin" || at_die "the FerretDB binary built at $bin does not report $AT_FERRETDB_VERSION"
     at_info "FerretDB $AT_FERRETDB_VERSION installed at $bin"
 }
+
+# ---- RabbitMQ nodes started on this machine ---------------------------------------------------------
+# (scripts/cluster.sh uses these; they follow what scripts/services.sh does for its own node.)
+
+# at_rmq_loopback_dist_env: keeps a node's Erlang distribution on loopback. epmd is bound to
+# 127.0.0.1 only when this host's name resolves there, exactly as scripts/services.sh decides, so
+# whichever of the two scripts starts the shared epmd first, the other's nodes can still use it.
+# Exports ERL_EPMD_ADDRESS (maybe) and adds -kernel inet_dist_use_interface to
+# RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS; call it in the (sub)shell that starts the node.
+at_rmq_loopback_dist_env() {
+    local addr
+    addr=$(getent ahostsv4 "$(hostname -s 2>/dev/null || hostname)" 2>/dev/null | awk 'NR == 1 { print $1 }')
+    if [[ $addr == 127.* ]]; then
+        export ERL_EPMD_ADDRESS=127.0.0.1
+    fi
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# at_rmq_lazy_policy CTL...: on a broker older than 3.12, the policy lazy-classic-queues that puts
+# every queue in lazy mode, as scripts/services.sh sets on the broker it starts (classic queues
+# behave so from 3.12 on; see README "Running on the host"). CTL is the rabbitmqctl command to use,
+# e.g. `rabbitmqctl -n rmq1@localhost`. Returns 0 when set or not needed, 1 when it failed.
+at_rmq_lazy_policy() {
+    local version
+    version=$(timeout 30 "$@" version 2>/dev/null || true)
+    [[ $version =~ ^3\.([0-9]+)\. ]] && ((BASH_REMATCH[1] < 12)) || return 0
+    if timeout 30 "$@" set_policy --apply-to queues --priority 0 lazy-classic-queues '.*' \
+        '{"queue-mode":"lazy"}' >/dev/null 2>&1; then
+        at_info "RabbitMQ $version: every queue in lazy mode (policy lazy-classic-queues), as from 3.12 on"
+    else
+        at_warn "RabbitMQ $version: cannot set the lazy-classic-queues policy"
+        return 1
+    fi
+}
+
+# at_pid_alive PIDFILE PATTERN: print the pid in PIDFILE when that process runs and its command
+# line or environment holds PATTERN (so a reused pid is not mistaken for it); 1 otherwise.
+at_pid_alive() {
+    local pid
+    [[ -r $1 ]] || return 1
+    pid=$(tr -d ' \n' <"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n' | grep -qF -- "$2" || return 1
+    printf '%s\n' "$pid"
+}

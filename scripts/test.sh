@@ -53,7 +53,7 @@ PACKAGES=(
     check libsubunit-dev
     rabbitmq-server
     python3 python3-pika python3-pymongo python3-yaml python3-jsonschema
-    curl wrk clang-format
+    curl wrk clang-format haproxy
 )
 
 ensure_packages() {
