@@ -30,7 +30,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        libh2o0.13 libuv1 librabbitmq4 libjson-c5 \
+        libh2o0.13 libuv1 librabbitmq4 libjson-c5 libssl3 zlib1g \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 activity \
     && useradd --system --uid 10001 --gid activity --home-dir /nonexistent --no-create-home \
