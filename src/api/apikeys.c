@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/ows.h"
 
 #define DIGEST_LEN SHA256_DIGEST_LENGTH
 
@@ -72,29 +73,10 @@ typedef struct builder {
     size_t read;  /* keys read, duplicates included */
 } builder_t;
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* Printable ASCII except space (never inside a token) and ',' (the list separator). */
 static bool is_key_char(char c)
 {
     return c > ' ' && c <= '~' && c != ',';
-}
-
-/* Trims spaces and tabs on both sides of s[0..*len) and returns the new start. */
-static const char *trim(const char *s, size_t *len)
-{
-    size_t n = *len;
-    while (n > 0 && is_blank(*s)) {
-        s++;
-        n--;
-    }
-    while (n > 0 && is_blank(s[n - 1]))
-        n--;
-    *len = n;
-    return s;
 }
 
 /* Validates one key, whose place `where` ("API_KEYS item 2") is named in errors instead of the
@@ -129,7 +111,7 @@ static bool has_item(const char *list)
     if (list == NULL)
         return false;
     for (; *list != '\0'; list++)
-        if (!is_blank(*list))
+        if (!ows_is(*list))
             return true;
     return false;
 }
@@ -141,7 +123,7 @@ static int parse_list(builder_t *b, const char *list, err_t *err)
     for (const char *p = list;; item++) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *key = trim(p, &len);
+        const char *key = ows_trim(p, &len);
         snprintf(where, sizeof(where), "API_KEYS item %zu", item);
         int rc = add_key(b, key, len, "API_KEYS", where, err);
         if (rc < 0)
@@ -161,9 +143,9 @@ static int parse_file(builder_t *b, const char *text, size_t text_len, const cha
         size_t len = nl ? (size_t)(nl - (text + at)) : text_len - at;
         const char *s = text + at;
         at += len + 1;
-        while (len > 0 && (s[len - 1] == '\r' || is_blank(s[len - 1])))
+        while (len > 0 && (s[len - 1] == '\r' || ows_is(s[len - 1])))
             len--;
-        s = trim(s, &len);
+        s = ows_trim(s, &len);
         if (len == 0 || s[0] == '#')
             continue;
         snprintf(where, sizeof(where), "%s line %zu", name, line);
@@ -384,11 +366,11 @@ static bool has_prefix_ci(const char *s, size_t len, const char *prefix)
 /* Finds the token of an Authorization value: "Bearer" SP+ token. */
 static int bearer_token(const char *v, size_t len, const char **key, size_t *key_len)
 {
-    v = trim(v, &len);
-    if (!has_prefix_ci(v, len, "bearer") || len == 6 || !is_blank(v[6]))
+    v = ows_trim(v, &len);
+    if (!has_prefix_ci(v, len, "bearer") || len == 6 || !ows_is(v[6]))
         return ERR_PARSE; /* another scheme, "Bearerxyz", or no token */
     size_t n = len - 6;
-    const char *t = trim(v + 6, &n);
+    const char *t = ows_trim(v + 6, &n);
     if (n == 0)
         return ERR_PARSE;
     *key = t;
@@ -408,7 +390,7 @@ int apikeys_presented(const char *authorization, size_t authorization_len, const
     if (authorization != NULL && bearer_token(authorization, authorization_len, &a, &a_len) < 0)
         return ERR_PARSE;
     if (x_api_key != NULL) {
-        x = trim(x_api_key, &x_len);
+        x = ows_trim(x_api_key, &x_len);
         if (x_len == 0)
             return ERR_PARSE;
     }
@@ -418,7 +400,7 @@ int apikeys_presented(const char *authorization, size_t authorization_len, const
     if (a != NULL && x != NULL && (a_len != x_len || memcmp(a, x, a_len) != 0))
         return ERR_PARSE;
     for (size_t i = 0; i < n; i++)
-        if (is_blank(k[i]))
+        if (ows_is(k[i]))
             return ERR_PARSE;
     *key = k;
     *key_len = n;

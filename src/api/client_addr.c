@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "common/ows.h"
+
 #define ADDR_TEXT_MAX 45 /* INET6_ADDRSTRLEN without the NUL */
 
 /* One range: the network address (host bits cleared) and its prefix length in bits. */
@@ -20,25 +22,6 @@ struct client_cidrs {
 };
 
 static const uint8_t V4_MAPPED_PREFIX[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Narrows s[0..*len) to its part without surrounding spaces and tabs (HTTP's OWS). */
-static const char *trim(const char *s, size_t *len)
-{
-    size_t n = *len;
-    while (n > 0 && is_ows(*s)) {
-        s++;
-        n--;
-    }
-    while (n > 0 && is_ows(s[n - 1]))
-        n--;
-    *len = n;
-    return s;
-}
 
 static void set_v6(client_addr_t *out, const uint8_t b[16])
 {
@@ -112,7 +95,7 @@ int client_addr_parse(const char *s, size_t len, client_addr_t *out)
 {
     if (s == NULL)
         return ERR_PARSE;
-    s = trim(s, &len);
+    s = ows_trim(s, &len);
     return parse_exact(s, len, false, out);
 }
 
@@ -181,7 +164,7 @@ int client_cidrs_parse(const char *list, client_cidrs_t **out, err_t *err)
         list = "";
     size_t total = strlen(list);
     size_t trimmed_len = total;
-    trim(list, &trimmed_len);
+    ows_trim(list, &trimmed_len);
     size_t n = 0;
     if (trimmed_len > 0) {
         n = 1;
@@ -194,7 +177,7 @@ int client_cidrs_parse(const char *list, client_cidrs_t **out, err_t *err)
     for (size_t i = 0; i < n; i++) {
         const char *comma = strchr(item, ',');
         size_t len = comma ? (size_t)(comma - item) : strlen(item);
-        const char *s = trim(item, &len);
+        const char *s = ows_trim(item, &len);
         if (len == 0) {
             free(c);
             return err_set(err, ERR_PARSE, NULL, "empty item %zu in the CIDR list", i + 1);
@@ -249,7 +232,7 @@ typedef enum walk_step { WALK_ON, WALK_STOP } walk_step_t;
 static walk_step_t examine(const char *e, size_t len, const client_cidrs_t *trusted,
                            client_addr_t *out)
 {
-    e = trim(e, &len);
+    e = ows_trim(e, &len);
     if (len == 0)
         return WALK_ON; /* empty list elements are ignored (RFC 9110, section 5.6.1) */
     client_addr_t a;

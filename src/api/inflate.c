@@ -37,6 +37,7 @@
 #include <zlib.h>
 
 #include "common/err.h"
+#include "common/ows.h"
 #include "common/owner.h"
 
 #define CHUNK_MAX  (1u << 30) /* fits zlib's uInt counters */
@@ -76,11 +77,6 @@ static void zfree_cb(voidpf opaque, voidpf p)
     free(h);
 }
 
-static bool is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 static bool token_is(const char *t, size_t n, const char *name)
 {
     return n == strlen(name) && strncasecmp(t, name, n) == 0;
@@ -97,12 +93,7 @@ inflate_coding_t inflate_coding_parse(const char *value, size_t len)
         const char *t = value + at;
         size_t n = end - at;
         at = end + 1;
-        while (n > 0 && is_blank(*t)) {
-            t++;
-            n--;
-        }
-        while (n > 0 && is_blank(t[n - 1]))
-            n--;
+        t = ows_trim(t, &n);
         inflate_coding_t c;
         if (n == 0 || token_is(t, n, "identity"))
             continue; /* RFC 9110 §5.6.1: empty list elements are ignored */
