@@ -1,60 +1,94 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Every function works on an explicit range [url, end) of the caller's text, so a URL of any
+ * length is masked whole: nothing is copied into a buffer that could cut it before its '@'.
+ */
 #include "common/urltext.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#define URL_MAX 1024 /* longest single URL masked whole */
-
-/* Returns the start of the userinfo/host part of url: after "scheme://", or url itself. */
-static const char *authority_start(const char *url)
+/* The first occurrence of c in [s, end), or NULL. */
+static const char *find(const char *s, const char *end, char c)
 {
-    const char *p = strstr(url, "://");
-    return p != NULL ? p + 3 : url;
+    return s < end ? memchr(s, c, (size_t)(end - s)) : NULL;
+}
+
+/* The last occurrence of c in [s, end), or NULL. */
+static const char *find_last(const char *s, const char *end, char c)
+{
+    for (const char *p = end; p > s; p--)
+        if (p[-1] == c)
+            return p - 1;
+    return NULL;
+}
+
+/* Returns the start of the userinfo/host part of [url, end): after "scheme://", or url. */
+static const char *authority_start(const char *url, const char *end)
+{
+    for (const char *p = url; p + 3 <= end; p++)
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/')
+            return p + 3;
+    return url;
 }
 
 /* Returns the '@' ending the userinfo that starts at a, or NULL: the last '@' before the first
- * '?' (of the whole string when there is no '?'). With fallback, when there is none before the
- * '?', the last '@' after it. */
-static const char *userinfo_end(const char *a, bool fallback)
+ * '?' (before end when there is no '?'). With fallback, when there is none before the '?', the
+ * last '@' after it. */
+static const char *userinfo_end(const char *a, const char *end, bool fallback)
 {
-    const char *q = strchr(a, '?');
-    const char *at = NULL;
-    for (const char *p = a; q != NULL ? p < q : *p != '\0'; p++) {
-        if (*p == '@')
-            at = p;
-    }
+    const char *q = find(a, end, '?');
+    const char *at = find_last(a, q != NULL ? q : end, '@');
     if (at == NULL && fallback && q != NULL)
-        at = strrchr(q, '@');
+        at = find_last(q, end, '@');
     return at;
 }
 
-/* Masks the one URL url[0..len) into out[0..n). */
-static void mask_one(const char *url, size_t len, char *out, size_t n)
+/* Appends the text to out[0..n), keeping it NUL-terminated (cut when it does not fit). */
+static void append(char *out, size_t n, const char *s, size_t len)
 {
-    char one[URL_MAX];
-    snprintf(one, sizeof(one), "%.*s", (int)len, url);
-    const char *a = authority_start(one);
+    size_t o = strlen(out);
+    snprintf(out + o, n - o, "%.*s", (int)len, s);
+}
+
+/* Appends the one URL [url, end), masked, to out[0..n). */
+static void mask_one(const char *url, const char *end, char *out, size_t n)
+{
+    const char *a = authority_start(url, end);
     /* Masking errs towards hiding: with no '@' before the query, an '@' inside it is taken as
      * the end of a userinfo holding an unencoded '?'. */
-    const char *at = userinfo_end(a, true);
-    const char *colon = at != NULL ? memchr(a, ':', (size_t)(at - a)) : NULL;
-    if (colon == NULL)
-        snprintf(out, n, "%s", one);
-    else
-        snprintf(out, n, "%.*s***%s", (int)(colon + 1 - one), one, at);
+    const char *at = userinfo_end(a, end, true);
+    const char *colon = at != NULL ? find(a, at, ':') : NULL;
+    if (colon == NULL) {
+        append(out, n, url, (size_t)(end - url));
+        return;
+    }
+    append(out, n, url, (size_t)(colon + 1 - url));
+    append(out, n, "***", 3);
+    append(out, n, at, (size_t)(end - at));
+}
+
+/* Whether a URL scheme (RFC 3986: a letter, then letters, digits, '+', '-', '.'), after
+ * optional spaces, followed by "://" starts at s. */
+static bool starts_url(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    static const char first[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    if (*s == '\0' || strchr(first, *s) == NULL)
+        return false;
+    s += strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+    return strncmp(s, "://", 3) == 0;
 }
 
 /* Returns the end of the URL starting at url: the next comma followed by a scheme (a list of
  * URLs; a MongoDB host list has no scheme after its commas), or the end of the string. */
 static const char *url_end(const char *url)
 {
-    for (const char *p = strchr(url, ','); p != NULL; p = strchr(p + 1, ',')) {
-        size_t scheme = strspn(p + 1, " abcdefghijklmnopqrstuvwxyz+");
-        if (scheme > 0 && strncmp(p + 1 + scheme, "://", 3) == 0)
+    for (const char *p = strchr(url, ','); p != NULL; p = strchr(p + 1, ','))
+        if (starts_url(p + 1))
             return p;
-    }
     return url + strlen(url);
 }
 
@@ -65,25 +99,23 @@ void urltext_mask(const char *url, char *out, size_t n)
     out[0] = '\0';
     for (const char *p = url;;) {
         const char *end = url_end(p);
-        size_t o = strlen(out);
-        mask_one(p, (size_t)(end - p), out + o, n - o);
-        o = strlen(out);
-        if (*end == '\0' || o + 1 >= n)
+        mask_one(p, end, out, n);
+        if (*end == '\0' || strlen(out) + 1 >= n)
             return;
-        out[o] = ',';
-        out[o + 1] = '\0';
+        append(out, n, ",", 1);
         p = end + 1;
     }
 }
 
 const char *urltext_path(const char *url, size_t *len)
 {
-    const char *a = authority_start(url);
-    const char *at = userinfo_end(a, false);
+    const char *end = url + strlen(url);
+    const char *a = authority_start(url, end);
+    const char *at = userinfo_end(a, end, false);
     const char *slash = strpbrk(at != NULL ? at + 1 : a, "/?");
     if (slash == NULL || *slash != '/') {
         *len = 0;
-        return url + strlen(url);
+        return end;
     }
     *len = strcspn(slash + 1, "?");
     return slash + 1;

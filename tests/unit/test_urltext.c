@@ -2,6 +2,7 @@
 #include "common/urltext.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,29 @@ START_TEST(test_urltext_mask_truncates)
 }
 END_TEST
 
+START_TEST(test_urltext_mask_hides_a_long_password_whole)
+{
+    /* A JWT from RabbitMQ's OAuth2 plugin is often over 1 KB: never cut before its '@'. */
+    static char url[4096], out[4096];
+    int n = snprintf(url, sizeof(url), "amqp://u:");
+    for (int i = 0; i < 3000; i++)
+        url[n++] = (char)('a' + i % 26);
+    snprintf(url + n, sizeof(url) - (size_t)n, "@host:5672/");
+    urltext_mask(url, out, sizeof(out));
+    ck_assert_str_eq(out, "amqp://u:***@host:5672/");
+}
+END_TEST
+
+START_TEST(test_urltext_mask_splits_lists_on_any_scheme)
+{
+    /* An item's scheme may hold capitals, digits, '+', '-' and '.' (RFC 3986). */
+    check_mask("amqp://a@b?x,S3://u:SECRETPASS@h", "amqp://a@b?x,S3://u:***@h");
+    check_mask("amqp://u:p@h/,my-proto.v2+x://v:q@g/", "amqp://u:***@h/,my-proto.v2+x://v:***@g/");
+    /* Not a scheme: the comma stays inside the one URL. */
+    check_mask("mongodb://u:p@h1,2x://y/db", "mongodb://u:***@h1,2x://y/db");
+}
+END_TEST
+
 START_TEST(test_urltext_path_is_the_database)
 {
     static const struct {
@@ -87,6 +111,8 @@ static Suite *urltext_suite(void)
     tcase_add_test(tc, test_urltext_mask_hides_password);
     tcase_add_test(tc, test_urltext_mask_keeps_urls_without_password);
     tcase_add_test(tc, test_urltext_mask_truncates);
+    tcase_add_test(tc, test_urltext_mask_hides_a_long_password_whole);
+    tcase_add_test(tc, test_urltext_mask_splits_lists_on_any_scheme);
     suite_add_tcase(s, tc);
     tc = tcase_create("path");
     tcase_add_test(tc, test_urltext_path_is_the_database);
