@@ -52,6 +52,7 @@ struct amqp_thread {
     _Atomic int fatal;
     bool ever_connected;
     log_throttle_t connect_log;
+    log_throttle_t refusal_log;
 };
 
 amqp_thread_t *amqp_thread_create(const config_t *cfg, const brokerurl_list_t *brokers,
@@ -123,6 +124,11 @@ static void log_pump(amqp_thread_t *t, int flags, int64_t now)
     }
     if (flags & PUB_PUMP_LOST)
         LOG_ERROR("broker connection lost: %s", e->msg);
+    if ((flags & PUB_PUMP_REFUSED) &&
+        log_throttle_allow(&t->refusal_log, now, LOG_REPEAT_MS, &suppressed))
+        LOG_WARN("the broker refused messages (basic.nack; a quorum queue electing its leader, or "
+                 "full); reconnecting to publish them again (%u similar not logged)",
+                 suppressed);
     if ((flags & PUB_PUMP_CONNECT_FAILED) &&
         log_throttle_allow(&t->connect_log, now, LOG_REPEAT_MS, &suppressed))
         LOG_ERROR("cannot connect to the broker (%u similar failures not logged): %s", suppressed,

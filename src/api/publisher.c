@@ -1,21 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DESIGN. The amqp thread owns one publisher. Jobs arrive from the MPSC ring already encoded;
- * each is published on the confirm-mode channel and remembered in a power-of-two table indexed
- * by delivery tag (tags run 1, 2, ... on each new connection). Broker acks and nacks settle
- * entries (with `multiple`, every tag up to the one named); the oldest unsettled tag advances
- * over settled entries, so the table is a sliding window of at most max_inflight tags.
- * An entry is "answered" once its completion was reported: by its ack or nack, or by its
- * confirmation deadline. A timed-out entry keeps its slot until the broker settles it or the
- * connection goes, because the tag is still outstanding there. An entry owns its job's body
- * until it is answered, because it may have to be published again:
- * Losing the connection moves every unanswered entry, in publish order, to the resend queue;
- * the next connection (the next broker of the list, failover.h) publishes them again, with the
- * same message id and body, before any new job, while their clients still wait. The message
- * may have been stored already; the consumer stores an id once, so the effect is exactly once.
- * An entry whose deadline passes while it waits to be resent is answered PUB_TIMEOUT.
- * While a failover round is under way new jobs stay in the ring (a broker change costs latency,
- * not 503s); once every broker failed, they are answered PUB_UNAVAILABLE at once.
+ * DESIGN. The amqp thread owns one publisher. Each job is published on the confirm-mode channel
+ * and remembered in a power-of-two table indexed by delivery tag (1, 2, ... per connection): a
+ * sliding window of at most max_inflight tags, whose oldest tag advances over entries settled
+ * (acked or nacked) and answered. An entry is "answered" once its completion was reported: by its
+ * ack, or at its deadline; a timed-out entry keeps its slot until the broker settles its tag or the
+ * connection goes. An entry owns its job's body until answered, because it may be published again:
+ * - Losing the connection moves every unanswered entry, in publish order, to the resend queue;
+ *   the next connection (the next broker of the list, failover.h) publishes them again, same id
+ *   and body, before any new job. The consumer stores an id once: the effect is exactly once.
+ *   While a failover round is under way new jobs wait in the ring (a broker change costs
+ *   latency, not 503s); once every broker failed, they are answered PUB_UNAVAILABLE at once.
+ * - A nack does the same with the same broker, after a short backoff: a quorum queue refuses
+ *   while it elects a leader, and RabbitMQ 3.10 goes on refusing on a channel opened during the
+ *   election for as long as that channel lives. Unconfirmed at its deadline: PUB_REFUSED.
  */
 #include "api/publisher.h"
 
@@ -25,12 +23,17 @@
 #include "common/failover.h"
 #include "common/owner.h"
 
+/* Reconnecting after a nack: soon at first, then at most every second while refusals go on. */
+#define REFUSAL_BACKOFF_BASE_MS 50
+#define REFUSAL_BACKOFF_MAX_MS  1000
+
 typedef struct entry {
     pub_job_t job; /* owns job.body until answered */
     int64_t deadline_ms;
     bool answered;
     bool settled;
     bool returned;
+    bool nacked; /* refused at least once: answered PUB_REFUSED, not PUB_TIMEOUT, at its deadline */
 } entry_t;
 
 /* Thread: amqp (owner, bound at the first pump), except state and stats (any thread reads). */
@@ -45,6 +48,9 @@ struct publisher {
     bool blocked;
     failover_t failover;
     int64_t next_attempt_ms; /* when DOWN or CONNECTING */
+    bool refused;            /* a nack arrived in this pump: reconnect to the same broker */
+    bool refusal_wait;       /* DOWN after a nack: new jobs wait in the ring */
+    backoff_t refusal_backoff;
 
     entry_t *entries;
     entry_t *resend; /* [resend_head, resend_len): to publish again on the next connection */
@@ -121,6 +127,8 @@ publisher_t *publisher_create(const publisher_opts_t *o, const pub_transport_t *
     p->oldest = p->next_tag = p->timeout_at = 1;
     failover_init(&p->failover, o->brokers > 0 ? o->brokers : 1, o->backoff_base_ms,
                   o->backoff_max_ms, o->seed);
+    backoff_init(&p->refusal_backoff, REFUSAL_BACKOFF_BASE_MS, REFUSAL_BACKOFF_MAX_MS,
+                 o->seed ^ 0x9e3779b97f4a7c15u);
     set_state(p, PUB_STATE_CONNECTING);
     p->next_attempt_ms = INT64_MIN; /* the first pump connects */
     return p;
@@ -151,7 +159,8 @@ static void requeue_window(publisher_t *p)
     for (uint64_t tag = p->oldest; tag < p->next_tag; tag++) {
         entry_t *e = entry_of(p, tag);
         if (!e->answered)
-            p->resend[k++] = (entry_t){.job = e->job, .deadline_ms = e->deadline_ms};
+            p->resend[k++] =
+                (entry_t){.job = e->job, .deadline_ms = e->deadline_ms, .nacked = e->nacked};
     }
     p->resend_head = 0;
     p->resend_len = k + waiting;
@@ -159,26 +168,52 @@ static void requeue_window(publisher_t *p)
     update_resending(p);
 }
 
-/* Answers PUB_TIMEOUT what waited to be resent past its deadline. Entries wait in deadline
- * order, so the scan stops at the first still in time. */
+/* An entry unconfirmed at its deadline: PUB_REFUSED if the broker nacked it, else PUB_TIMEOUT. */
+static void answer_late(publisher_t *p, entry_t *e)
+{
+    if (e->nacked)
+        answer(p, e, PUB_REFUSED, &p->stats.nacked);
+    else
+        answer(p, e, PUB_TIMEOUT, &p->stats.timed_out);
+}
+
+/* Answers what waited to be resent past its deadline. Entries wait in deadline order, so the scan
+ * stops at the first still in time. */
 static void expire_resend(publisher_t *p, int64_t now_ms)
 {
     while (p->resend_head < p->resend_len && p->resend[p->resend_head].deadline_ms <= now_ms)
-        answer(p, &p->resend[p->resend_head++], PUB_TIMEOUT, &p->stats.timed_out);
+        answer_late(p, &p->resend[p->resend_head++]);
     if (p->resend_head == p->resend_len)
         p->resend_head = p->resend_len = 0;
     update_resending(p);
 }
 
-static void lose_connection(publisher_t *p, int64_t now_ms)
+/* Drops the connection: its tags die with it, so what it left unanswered waits to be resent. */
+static void drop_connection(publisher_t *p)
 {
+    p->refused = false;
     requeue_window(p);
     p->t.disconnect(p->t.ctx);
     p->blocked = false;
     atomic_store_explicit(&p->stats.blocked, 0, memory_order_relaxed);
     set_state(p, PUB_STATE_DOWN);
+}
+
+static void lose_connection(publisher_t *p, int64_t now_ms)
+{
+    drop_connection(p);
     p->next_attempt_ms = now_ms + failover_failed(&p->failover, now_ms);
     stat_add(&p->stats.connection_losses, 1);
+}
+
+/* The broker nacked messages of this connection: connects to the same broker again after the
+ * refusal backoff, publishing the refused and unconfirmed messages again first. */
+static void reconnect_refused(publisher_t *p, int64_t now_ms)
+{
+    drop_connection(p);
+    p->refusal_wait = true;
+    p->next_attempt_ms = now_ms + backoff_next_ms(&p->refusal_backoff);
+    stat_add(&p->stats.refusal_reconnects, 1);
 }
 
 void publisher_destroy(publisher_t *p)
@@ -198,7 +233,7 @@ bool publisher_wants_jobs(const publisher_t *p)
 {
     ASSERT_OWNER(&p->owner);
     if (!is_up(p)) /* wait in the ring for the next broker, or be refused at once */
-        return !failover_in_round(&p->failover);
+        return !p->refusal_wait && !failover_in_round(&p->failover);
     return p->next_tag - p->oldest < p->opts.max_inflight;
 }
 
@@ -247,19 +282,22 @@ static int resend_all(publisher_t *p, int64_t now_ms)
     return 0;
 }
 
-/* Marks tag settled and advances the window past settled entries. */
-static void settle(publisher_t *p, uint64_t tag, pub_status_t status)
+/* Settles tag by an ack, or a nack: a nacked unanswered entry keeps the window from advancing
+ * past it, so that reconnect_refused publishes it again. */
+static void settle(publisher_t *p, uint64_t tag, bool ack)
 {
     entry_t *e = entry_of(p, tag);
     if (e->settled)
         return;
     e->settled = true;
-    if (status == PUB_REFUSED)
-        answer(p, e, PUB_REFUSED, &p->stats.nacked);
-    else if (e->returned) /* unroutable: acked by the broker but stored nowhere */
+    if (!ack) {
+        p->refused |= !e->answered;
+        e->nacked = true;
+    } else if (e->returned) { /* unroutable: acked by the broker but stored nowhere */
         answer(p, e, PUB_REFUSED, &p->stats.returned);
-    else
+    } else {
         answer(p, e, PUB_CONFIRMED, &p->stats.confirmed);
+    }
 }
 
 static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
@@ -267,7 +305,9 @@ static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
     switch (ev->kind) {
     case PUB_EV_ACK:
     case PUB_EV_NACK: {
-        pub_status_t st = ev->kind == PUB_EV_ACK ? PUB_CONFIRMED : PUB_REFUSED;
+        bool ack = ev->kind == PUB_EV_ACK;
+        if (ack) /* the broker takes messages on this connection again */
+            backoff_reset(&p->refusal_backoff);
         uint64_t last = ev->tag;
         if (ev->multiple && last == 0)
             last = p->next_tag - 1; /* tag 0 with multiple: everything outstanding */
@@ -275,8 +315,9 @@ static void on_event(publisher_t *p, const pub_event_t *ev, int *flags)
             return; /* a tag we no longer track: nothing to settle */
         uint64_t first = ev->multiple ? p->oldest : last;
         for (uint64_t tag = first; tag <= last; tag++)
-            settle(p, tag, st);
-        while (p->oldest < p->next_tag && entry_of(p, p->oldest)->settled)
+            settle(p, tag, ack);
+        while (p->oldest < p->next_tag && entry_of(p, p->oldest)->settled &&
+               entry_of(p, p->oldest)->answered)
             p->oldest++;
         if (p->timeout_at < p->oldest)
             p->timeout_at = p->oldest;
@@ -317,7 +358,7 @@ static void expire(publisher_t *p, int64_t now_ms)
         if (e->deadline_ms > now_ms)
             break;
         if (!e->settled)
-            answer(p, e, PUB_TIMEOUT, &p->stats.timed_out);
+            answer_late(p, e);
     }
 }
 
@@ -337,6 +378,7 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
         if (now_ms < p->next_attempt_ms)
             return 0;
         unsigned broker = failover_current(&p->failover);
+        p->refusal_wait = false; /* if this attempt fails, the failover rules apply */
         if (p->t.connect(p->t.ctx, broker, &p->last_err) < 0) {
             p->t.disconnect(p->t.ctx);
             p->next_attempt_ms = now_ms + failover_failed(&p->failover, now_ms);
@@ -362,6 +404,10 @@ int publisher_pump(publisher_t *p, int64_t now_ms)
         if (rc == 0)
             break;
         on_event(p, &ev, &flags);
+    }
+    if (p->refused) {
+        reconnect_refused(p, now_ms);
+        return flags | PUB_PUMP_REFUSED;
     }
     expire(p, now_ms);
     return flags;

@@ -3,12 +3,12 @@
  * The AMQP publisher's state machine: connect to the first broker of a list that answers (moving
  * to the next on failure, failover.h), publish with confirms and many messages in flight, settle
  * acks (multiple), nacks and returns, time out confirmations, publish again on the next
- * connection what a lost one left unconfirmed, and report every job's outcome exactly once
- * through a completion callback. It talks to the broker only through pub_transport_t, so unit
- * tests drive it with a fake.
- * Thread: amqp (owner only), except publisher_state_get and publisher_stats, which are any.
- * Invariant: every submitted job gets exactly one completion; a job is reported CONFIRMED only
- * after a broker's ack for its delivery tag on the connection it was last published on.
+ * connection what a lost one left unconfirmed or what the broker nacked, and report every job's
+ * outcome exactly once through a completion callback. It talks to the broker only through
+ * pub_transport_t, so unit tests drive it with a fake. Thread: amqp (owner only), except
+ * publisher_state_get and publisher_stats, which are any. Invariant: every submitted job gets
+ * exactly one completion; a job is reported CONFIRMED only after a broker's ack for its delivery
+ * tag on the connection it was last published on.
  */
 #ifndef AT_API_PUBLISHER_H
 #define AT_API_PUBLISHER_H
@@ -35,7 +35,7 @@ typedef enum pub_status {
     PUB_CONFIRMED = 0,   /* the broker confirmed the persistent message */
     PUB_UNAVAILABLE = 1, /* no broker answers, blocked, or unconfirmed when the publisher stops */
     PUB_TIMEOUT = 2,     /* no confirmation within the confirm timeout */
-    PUB_REFUSED = 3,     /* nacked, or returned as unroutable */
+    PUB_REFUSED = 3,     /* nacked until its deadline, or returned as unroutable */
 } pub_status_t;
 
 typedef enum pub_state {
@@ -103,7 +103,8 @@ typedef struct publisher_stats {
     _Atomic uint64_t unavailable; /* PUB_UNAVAILABLE */
     _Atomic uint64_t connects;
     _Atomic uint64_t connection_losses;
-    _Atomic uint64_t republished; /* publishes of a message again after a lost connection */
+    _Atomic uint64_t republished;        /* publishes of a message again on a new connection */
+    _Atomic uint64_t refusal_reconnects; /* connections dropped, and made again, after a nack */
     _Atomic uint32_t inflight;
     _Atomic uint32_t resending; /* unconfirmed messages waiting for the next connection */
     _Atomic uint32_t broker;    /* index of the broker of the last connection */
@@ -117,6 +118,7 @@ enum {
     PUB_PUMP_LOST = 1 << 2,           /* publisher_last_err tells why */
     PUB_PUMP_BLOCKED = 1 << 3,
     PUB_PUMP_UNBLOCKED = 1 << 4,
+    PUB_PUMP_REFUSED = 1 << 5, /* the broker nacked: reconnecting to it to publish again */
 };
 
 typedef struct publisher publisher_t;

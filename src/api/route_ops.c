@@ -113,8 +113,8 @@ static void render_publisher(metrics_buf_t *b, const app_t *app)
     render_u64(b, "activity_api_amqp_connects_total", "counter", "Successful broker connections.",
                relaxed(&st->connects));
     render_u64(b, "activity_api_republished_total", "counter",
-               "Messages published again on a new connection after the last one was lost "
-               "unconfirmed.",
+               "Messages published again on a new connection: the last one was lost with them "
+               "unconfirmed, or the broker nacked them.",
                relaxed(&st->republished));
     render_u64(b, "activity_api_publish_resending", "gauge",
                "Unconfirmed messages waiting for the next broker connection.",
@@ -129,6 +129,9 @@ static void render_publisher(metrics_buf_t *b, const app_t *app)
     metrics_render_u64(b, "activity_api_amqp_broker_info", labels, 1);
     render_u64(b, "activity_api_amqp_connection_losses_total", "counter",
                "Broker connections lost.", relaxed(&st->connection_losses));
+    render_u64(b, "activity_api_amqp_refusal_reconnects_total", "counter",
+               "Broker connections dropped and made again because the broker nacked messages.",
+               relaxed(&st->refusal_reconnects));
 }
 
 static void render_metrics(metrics_buf_t *b, const app_t *app)

@@ -48,9 +48,13 @@ static void tried_add(fx_t *f, char c)
 }
 
 /* The model's failover_failed: the next broker at once while the round has brokers left, else
- * a backoff delay (a valid draw lies in [cap / 2, cap]) and broker 0. */
+ * a backoff delay (a valid draw lies in [cap / 2, cap]) and broker 0. A connection that lasted
+ * the backoff's cap ended the round first. */
 static void model_fail(fx_t *f)
 {
+    if (f->up_since >= 0 && f->now - f->up_since >= (int64_t)f->opts.backoff_max_ms)
+        f->round_fails = f->backoff_attempt = 0;
+    f->up_since = -1;
     if (++f->round_fails < f->brokers) {
         f->expect_broker = (f->expect_broker + 1) % f->brokers;
         f->attempt_lo = f->attempt_hi = f->now;
@@ -78,6 +82,7 @@ static int fake_connect(void *ctx, unsigned broker, err_t *err)
     HOT_UINT_EQ(broker, f->expect_broker); /* the rotation the model expects */
     HOT_INT_GE(f->now, f->attempt_lo);     /* never before the delay */
     tried_add(f, broker < 10 ? (char)('0' + broker) : '?');
+    f->refusal_wait = false;
     bool fail = bit_set(f->refuse_mask, broker);
     if (f->connect_failures_left > 0) {
         f->connect_failures_left--;
@@ -188,6 +193,8 @@ static int fake_publish(void *ctx, const pub_job_t *job, err_t *err)
 static void mark_settle(fx_t *f, const pub_event_t *ev)
 {
     int kind = ev->kind == PUB_EV_ACK ? FX_SETTLE_ACK : FX_SETTLE_NACK;
+    if (kind == FX_SETTLE_ACK) /* any ack starts the refusal backoff over */
+        f->refusal_attempt = 0;
     uint64_t last = ev->tag;
     if (ev->multiple && last == 0)
         last = f->last_tag;
@@ -196,8 +203,12 @@ static void mark_settle(fx_t *f, const pub_event_t *ev)
     uint64_t first = ev->multiple ? f->low_tag : last;
     for (uint64_t t = first; t <= last; t++) {
         fx_pub_t *r = fx_pub_by_tag(f, t);
-        if (r->settle == FX_SETTLE_NONE)
-            r->settle = kind;
+        if (r->settle != FX_SETTLE_NONE)
+            continue;
+        r->settle = kind;
+        fx_ticket_t *k = fx_tk_of(f, r->ticket);
+        if (kind == FX_SETTLE_NACK && k->ndone == 0) /* to be published again */
+            k->nacked = f->refused_pending = true;
     }
     while (f->low_tag <= f->last_tag && fx_pub_by_tag(f, f->low_tag)->settle != FX_SETTLE_NONE)
         f->low_tag++;
@@ -254,12 +265,26 @@ static void fake_disconnect(void *ctx)
     f->disconnect_calls++;
     if (f->connected && !f->destroying) {
         /* A loss. A connection that lasted the backoff's cap ended the round. */
-        tried_add(f, '!');
-        f->losses++;
-        if (f->now - f->up_since >= (int64_t)f->opts.backoff_max_ms)
-            f->round_fails = f->backoff_attempt = 0;
-        model_fail(f);
+        if (!f->broken && f->refused_pending) {
+            /* Dropped because of a nack: the same broker, after the refusal backoff. A
+             * connection that lasted the backoff's cap ended the round all the same. */
+            tried_add(f, '~');
+            if (f->now - f->up_since >= (int64_t)f->opts.backoff_max_ms)
+                f->round_fails = f->backoff_attempt = 0;
+            f->refusals++;
+            uint32_t cap = FX_REFUSAL_BASE_MS << (f->refusal_attempt < 5 ? f->refusal_attempt : 5);
+            cap = cap < FX_REFUSAL_MAX_MS ? cap : FX_REFUSAL_MAX_MS;
+            f->refusal_attempt++;
+            f->attempt_lo = f->now + cap / 2;
+            f->attempt_hi = f->now + cap;
+            f->refusal_wait = true;
+        } else {
+            tried_add(f, '!');
+            f->losses++;
+            model_fail(f);
+        }
     }
+    f->refused_pending = false;
     /* Whatever the dead connection still had to say is gone with it. */
     f->connected = false;
     f->broken = false;
@@ -349,20 +374,22 @@ void fx_on_complete(void *ctx, uint32_t loop, uint64_t ticket, pub_status_t stat
         f->settled_again += r->again;
         break;
     case PUB_REFUSED:
-        HOT_INT_EQ(live, true);
-        if (r->settle == FX_SETTLE_NACK) {
-            f->refused_by_nack++;
-        } else {
-            HOT_INT_EQ(r->settle, FX_SETTLE_ACK);
+        if (live && r->settle == FX_SETTLE_ACK) { /* returned, then acked */
             HOT_INT_EQ(r->returned, true);
             f->refused_by_return++;
+            f->settled_again += r->again;
+        } else { /* nacked, and its original deadline passed with no ack */
+            HOT_INT_EQ(k->nacked, true);
+            HOT_INT_GE(f->now, k->submitted_ms + (int64_t)f->opts.confirm_timeout_ms);
+            HOT_INT_EQ(r != NULL && r->settle == FX_SETTLE_ACK, false);
+            f->refused_by_nack++;
         }
-        f->settled_again += r->again;
         break;
     case PUB_TIMEOUT:
         /* The original deadline, kept across republishes, has passed with nothing settled. A job
          * waiting to be resent may never have reached a broker at all (its publish failed). */
         HOT_INT_GE(f->now, k->submitted_ms + (int64_t)f->opts.confirm_timeout_ms);
+        HOT_INT_EQ(k->nacked, false); /* a nacked job is answered PUB_REFUSED */
         if (r != NULL)
             HOT_INT_EQ(r->settle, FX_SETTLE_NONE);
         f->timeouts_waiting += !live;
@@ -404,6 +431,7 @@ void fx_check_counters(fx_t *f)
     HOT_UINT_EQ(fx_counter(&st->republished), f->republishes);
     HOT_UINT_EQ(fx_counter(&st->connects), (uint64_t)f->connects_ok);
     HOT_UINT_EQ(fx_counter(&st->connection_losses), f->losses);
+    HOT_UINT_EQ(fx_counter(&st->refusal_reconnects), f->refusals);
     HOT_UINT_EQ(atomic_load(&st->inflight), publisher_inflight(f->p));
     HOT_INT_EQ(atomic_load(&st->blocked), f->blocked);
     /* While down, every unanswered job waits to be resent; while up, none does. */
@@ -530,7 +558,7 @@ int fx_pump(fx_t *f)
     bool was_up = f->connected, lost_pending = f->lost_pending;
     int64_t due = f->attempt_hi;
     int calls = f->connect_calls, oks = f->connects_ok;
-    uint64_t losses = f->losses;
+    uint64_t losses = f->losses, refusals = f->refusals;
     f->lost_pending = false;
     int flags = publisher_pump(f->p, f->now);
     /* None when the pump reports a loss from submit, nor in the pump that lost; one once due. */
@@ -540,6 +568,7 @@ int fx_pump(fx_t *f)
     int want = !attempts ? 0 : f->connects_ok > oks ? PUB_PUMP_CONNECTED : PUB_PUMP_CONNECT_FAILED;
     HOT_INT_EQ(flags & (PUB_PUMP_CONNECTED | PUB_PUMP_CONNECT_FAILED), want);
     HOT_INT_EQ((flags & PUB_PUMP_LOST) != 0, lost_pending || f->losses > losses);
+    HOT_INT_EQ((flags & PUB_PUMP_REFUSED) != 0, f->refusals > refusals);
     if (lost_pending) /* reported alone, before anything else */
         HOT_INT_EQ(flags, PUB_PUMP_LOST);
     fx_check_counters(f);

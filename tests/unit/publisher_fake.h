@@ -6,16 +6,18 @@
  * tag the broker would have given it (1, 2, ... per connection). When the fake hands out an ack or
  * a nack it marks every message the event covers, so the completion callback checks each outcome
  * against what the broker really said: CONFIRMED only after an ack covering the tag of the job's
- * last publish (and no return), REFUSED only after a nack or a return, TIMEOUT only once the
- * job's original deadline has passed with nothing settled, UNAVAILABLE only from submit or
- * destroy. The fake also models the broker rotation (failover.h) independently of the publisher:
- * every connect must target the broker the model expects, never before the earliest time the
- * model allows, and a pump must make the attempt once the latest time has come. Each publish must
- * carry the job's own id and body, in submission order on its connection, and never a job that
- * was already answered. After every submit and pump the statistics must agree with the outcomes
- * seen: each answered job in exactly one of the five outcome counters.
- * Test-only code: its names carry the prefix fx_ (the fixture it provides) so that the test
- * bodies stay short. Thread: the test's (Check runs each test in its own process).
+ * last publish (and no return), REFUSED only after a return and its ack, or once the job's
+ * original deadline has passed after a nack, TIMEOUT only once that deadline has passed with
+ * nothing settled and no nack, UNAVAILABLE only from submit or destroy. A nack drops the
+ * connection and the next connect must go to the same broker after the refusal backoff. The fake
+ * also models the broker rotation (failover.h) independently of the publisher: every connect must
+ * target the broker the model expects, never before the earliest time the model allows, and a pump
+ * must make the attempt once the latest time has come. Each publish must carry the job's own id and
+ * body, in submission order on its connection, and never a job that was already answered. After
+ * every submit and pump the statistics must agree with the outcomes seen: each answered job in
+ * exactly one of the five outcome counters. Test-only code: its names carry the prefix fx_ (the
+ * fixture it provides) so that the test bodies stay short. Thread: the test's (Check runs each test
+ * in its own process).
  */
 #ifndef AT_TESTS_PUBLISHER_FAKE_H
 #define AT_TESTS_PUBLISHER_FAKE_H
@@ -93,6 +95,7 @@ typedef struct fx_ticket {
     int ndone;
     pub_status_t status;
     long pub;             /* index in pubs of its last publish, or -1 if never published */
+    bool nacked;          /* a nack covered one of its publishes while it was unanswered */
     int attempts;         /* publish calls made for it, failed ones included */
     uint64_t seq;         /* submission order, 1, 2, ... */
     uint64_t id_n;        /* its id is fx_make_id(id_n) */
@@ -126,7 +129,8 @@ typedef struct fx {
     uint64_t low_tag;     /* lowest tag of the current connection not yet settled */
     uint64_t last_seq;    /* seq of the last job published on the current connection */
     /* Every connect in order: the broker's digit, then 'x' refused or '+' made; '!' marks the
-     * loss of a connection. "0x1+!2+": 0 refused, 1 accepted and lost, 2 accepted. */
+     * loss of a connection, '~' one dropped after a nack. "0x1+!2+": 0 refused, 1 accepted and
+     * lost, 2 accepted. */
     char tried[FX_TRIED_MAX];
     size_t ntried;
 
@@ -139,6 +143,9 @@ typedef struct fx {
     int64_t attempt_lo;       /* the next connect may come no earlier ... */
     int64_t attempt_hi;       /* ... and a pump must make it from here on */
     bool lost_pending;        /* a publish in submit lost the connection: the next pump says so */
+    bool refused_pending;     /* a nack covered an unanswered job: the pump drops the connection */
+    bool refusal_wait;        /* dropped after a nack, no connect attempted since */
+    uint32_t refusal_attempt; /* refusal backoff draws since the last ack */
     bool destroying;          /* inside publisher_destroy */
     uint64_t submitting;      /* ticket inside publisher_submit, 0 outside */
 
@@ -157,12 +164,16 @@ typedef struct fx {
     uint64_t refused_by_nack;   /* REFUSED after a nack covered the message */
     uint64_t refused_by_return; /* REFUSED after a return and the ack that followed it */
     uint64_t losses;            /* connections lost (not by destroy) */
+    uint64_t refusals;          /* connections dropped because of a nack */
     uint64_t republishes;       /* successful publishes of a job published or tried before */
     uint64_t resends_cut;       /* republishes that failed: a resend cut short by a loss */
     uint64_t settled_again;     /* CONFIRMED or REFUSED after a republish */
     uint64_t timeouts_waiting;  /* TIMEOUT of a job not published on the live connection */
     uint64_t answered_upto;     /* randomized test: tickets 1..this are known to be answered */
 } fx_t;
+
+/* publisher.c's REFUSAL_BACKOFF_*: the delays of reconnecting after a nack. */
+enum { FX_REFUSAL_BASE_MS = 50, FX_REFUSAL_MAX_MS = 1000 };
 
 /* One broker, max_inflight 8, confirm timeout 1000 ms, backoff 100..1600 ms. */
 extern const publisher_opts_t fx_default_opts;
@@ -244,6 +255,7 @@ int64_t fx_expect_backoff(fx_t *f, uint32_t attempt);
  * test_publisher.c. */
 void publisher_add_connect_tests(Suite *s);
 void publisher_add_confirm_tests(Suite *s);
+void publisher_add_nack_tests(Suite *s);
 void publisher_add_timeout_tests(Suite *s);
 void publisher_add_loss_tests(Suite *s);
 void publisher_add_stats_tests(Suite *s);

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * publisher: what is published, and how the broker's answers settle it: single and multiple
- * acks, nacks, returns of unroutable messages (then acked), tags the publisher no longer tracks,
- * and the in-flight window those settlements free. Every test starts from the fixture in
- * publisher_fake.h (not yet connected); outcomes are written one letter per ticket, see
- * fx_expect_outcomes.
+ * acks, returns of unroutable messages (then acked), tags the publisher no longer tracks, and the
+ * in-flight window those settlements free (nacks: test_publisher_nacks.c). Every test starts from
+ * the fixture in publisher_fake.h (not yet connected); outcomes are written one letter per ticket,
+ * see fx_expect_outcomes.
  */
 #include <check.h>
 #include <stdatomic.h>
@@ -112,34 +112,14 @@ START_TEST(test_publisher_multiple_ack_skips_settled_tags)
     fx_up(&fx);
     fx_submit_range(&fx, 1, 6);
     fx_push_ack(&fx, 2, false);
-    fx_push_nack(&fx, 3, false);
-    fx_push_ack(&fx, 5, true);
+    fx_push_ack(&fx, 4, false);
+    fx_push_ack(&fx, 5, true); /* 1, 3 and 5: 2 and 4 are settled already */
     fx_pump(&fx);
-    fx_expect_outcomes(&fx, 1, "CCRCC-");
+    fx_expect_outcomes(&fx, 1, "CCCCC-");
     ck_assert_uint_eq(publisher_inflight(fx.p), 1);
-    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->confirmed), 4);
-    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->nacked), 1);
+    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->confirmed), 5);
     fx_destroy(&fx);
     fx_expect_done(&fx, 6, PUB_UNAVAILABLE);
-}
-END_TEST
-
-START_TEST(test_publisher_nack_refuses)
-{
-    fx_up(&fx);
-    fx_submit_range(&fx, 1, 5);
-    fx_push_nack(&fx, 2, false);
-    fx_pump(&fx);
-    fx_expect_outcomes(&fx, 1, "-R");
-    fx_push_nack(&fx, 4, true);
-    fx_push_ack(&fx, 5, true); /* 1..4 already settled: only 5 */
-    fx_pump(&fx);
-    fx_expect_outcomes(&fx, 1, "RRRRC");
-    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->nacked), 4);
-    ck_assert_uint_eq(fx_counter(&publisher_stats(fx.p)->confirmed), 1);
-    ck_assert_uint_eq(publisher_inflight(fx.p), 0);
-    fx_destroy(&fx);
-    ck_assert_uint_eq(fx.ndone, 5);
 }
 END_TEST
 
@@ -236,14 +216,17 @@ START_TEST(test_publisher_tag_zero_multiple_settles_everything_outstanding)
     fx_expect_outcomes(&fx, 1, "CCCCC");
     ck_assert_uint_eq(publisher_inflight(fx.p), 0);
 
-    fx_submit_range(&fx, 6, 8);
-    fx_push_nack(&fx, 0, true);
-    fx_pump(&fx);
-    fx_expect_outcomes(&fx, 6, "RRR");
-    ck_assert_uint_eq(publisher_inflight(fx.p), 0);
     fx_push_ack(&fx, 0, true); /* nothing outstanding: a no-op */
     fx_pump(&fx);
-    ck_assert_uint_eq(fx.ndone, 8);
+    ck_assert_uint_eq(fx.ndone, 5);
+
+    fx_submit_range(&fx, 6, 8);
+    fx_push_nack(&fx, 0, true); /* all three nacked: published again on the next connection */
+    ck_assert_int_eq(fx_pump(&fx), PUB_PUMP_REFUSED);
+    ck_assert_uint_eq(atomic_load(&publisher_stats(fx.p)->resending), 3);
+    fx.now += 1000;
+    fx_pump(&fx); /* their deadline passed before the reconnect */
+    fx_expect_outcomes(&fx, 6, "RRR");
 }
 END_TEST
 
@@ -314,8 +297,7 @@ void publisher_add_confirm_tests(Suite *s)
     tcase_add_test(tc, test_publisher_ack_for_unknown_or_old_tag_is_ignored);
     tcase_add_test(tc, test_publisher_tag_zero_multiple_settles_everything_outstanding);
 
-    tc = fx_tcase(s, "refusals");
-    tcase_add_test(tc, test_publisher_nack_refuses);
+    tc = fx_tcase(s, "returns");
     tcase_add_test(tc, test_publisher_return_then_ack_refuses);
     tcase_add_test(tc, test_publisher_return_with_unknown_id_changes_nothing);
     tcase_add_test(tc, test_publisher_returns_of_a_repeated_id_mark_each_message);

@@ -60,7 +60,7 @@ static void check_model(fx_t *f, uint64_t max_ticket)
         /* Down: the window is empty and every unanswered job waits to be resent (the fake's
          * counter check); new jobs stay in the ring while a round is under way. */
         HOT_UINT_EQ(publisher_inflight(f->p), 0);
-        HOT_INT_EQ(publisher_wants_jobs(f->p), f->round_fails == 0);
+        HOT_INT_EQ(publisher_wants_jobs(f->p), f->round_fails == 0 && !f->refusal_wait);
         HOT_INT_GE(wake, until(f->attempt_lo, first_deadline, f->now));
         HOT_INT_LE(wake, until(f->attempt_hi, first_deadline, f->now));
         return;
@@ -223,6 +223,7 @@ static void run_random(uint64_t seed, uint32_t brokers, uint32_t max_inflight, i
     ck_assert_uint_gt(f.by_status[PUB_TIMEOUT], 0);
     ck_assert_uint_gt(f.by_status[PUB_UNAVAILABLE], 0);
     ck_assert_uint_gt(f.losses, 0);
+    ck_assert_uint_gt(f.refusals, 0);
     /* Jobs were republished after losses, then settled, or timed out while waiting; a resend
      * was cut short by another loss. */
     ck_assert_uint_gt(f.republishes, 0);

@@ -37,12 +37,12 @@ START_TEST(test_publisher_stats_count_every_outcome)
     fx_submit_range(&fx, 2, 7);
     /* Ticket t has tag t - 1. */
     fx_push_ack(&fx, 2, true);   /* tickets 2, 3 confirmed */
-    fx_push_nack(&fx, 3, false); /* 4 refused */
+    fx_push_nack(&fx, 3, false); /* 4 nacked: the connection is made again ... */
     fx_push_return(&fx, fx_pub_of(&fx, 5)->id);
     fx_push_ack(&fx, 4, false); /* 5 returned: refused */
     fx_pump(&fx);
     fx.now += 1000;
-    fx_pump(&fx); /* 6, 7 time out */
+    fx_pump(&fx); /* ... but 4 is refused at its deadline, before it; 6, 7 time out */
     fx_submit(&fx, 8);
     fx_push_error(&fx, ERR_IO);
     fx_pump(&fx); /* 8 waits to be resent: counted nowhere yet */
@@ -61,8 +61,9 @@ START_TEST(test_publisher_stats_count_every_outcome)
     ck_assert_uint_eq(fx_counter(&st->returned), 1);
     ck_assert_uint_eq(fx_counter(&st->timed_out), 2);
     ck_assert_uint_eq(fx_counter(&st->unavailable), 1);
-    ck_assert_uint_eq(fx_counter(&st->connects), 2);
+    ck_assert_uint_eq(fx_counter(&st->connects), 3);
     ck_assert_uint_eq(fx_counter(&st->connection_losses), 1);
+    ck_assert_uint_eq(fx_counter(&st->refusal_reconnects), 1);
     ck_assert_uint_eq(atomic_load(&st->inflight), 0);
     ck_assert_uint_eq(atomic_load(&st->resending), 0);
     ck_assert_int_eq(atomic_load(&st->blocked), 0);
@@ -89,8 +90,10 @@ static void return_then_nack(void)
 {
     fx_submit_range(&fx, 1, 2);
     fx_push_return(&fx, fx_pub_of(&fx, 1)->id);
-    fx_push_nack(&fx, 1, false); /* refused by the nack: counted as nacked */
+    fx_push_nack(&fx, 1, false); /* nacked: published again, refused at its deadline */
     fx_push_ack(&fx, 2, false);
+    fx_pump(&fx);
+    fx.now += 1000;
     fx_pump(&fx);
 }
 
