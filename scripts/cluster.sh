@@ -159,6 +159,12 @@ member_nodes() {
         python3 -c 'import json, sys; d = json.load(sys.stdin); print("\n".join(d.get("disk_nodes", []) + d.get("ram_nodes", [])))'
 }
 
+# lists LINES NAME: true when NAME is one of the lines of LINES. (Not `producer | grep -q`: grep
+# exits at the first match, and under pipefail the producer's broken pipe would make it fail.)
+lists() {
+    grep -qxF -- "$2" <<<"$1"
+}
+
 # a_running_node [EXCEPT]: the number of a running node other than EXCEPT.
 a_running_node() {
     local n
@@ -210,13 +216,16 @@ join() {
 
 # in_cluster N: true when N is among the running nodes that another running node sees.
 in_cluster() {
-    local other
+    local other nodes
     other=$(a_running_node "$1") || return 1
-    running_nodes "$other" | grep -qxF "$(node_name "$1")"
+    nodes=$(running_nodes "$other") || return 1
+    lists "$nodes" "$(node_name "$1")"
 }
 
 three_running() {
-    [[ $(running_nodes 1 | grep -c .) == 3 ]]
+    local nodes
+    nodes=$(running_nodes 1) || return 1
+    [[ $(grep -c . <<<"$nodes") == 3 ]]
 }
 
 # stop_nodes N...: rabbitmqctl stop of each (at the same time), kill -9 of one that is still there.
@@ -290,7 +299,7 @@ cmd_up() {
     members=$(member_nodes 1) || at_die "$(node_name 1): cluster_status failed"
     to_join=()
     for n in 2 3; do
-        grep -qxF "$(node_name "$n")" <<<"$members" || to_join+=("$n")
+        lists "$members" "$(node_name "$n")" || to_join+=("$n")
     done
     ((${#to_join[@]} == 0)) || join "${to_join[@]}"
     at_wait "$TIMEOUT" "the three nodes to run clustered" three_running ||
@@ -368,7 +377,7 @@ cmd_kill() {
 }
 
 cmd_start() {
-    local n=$1 other
+    local n=$1 other members
     if node_pid "$n" >/dev/null; then
         at_info "$(node_name "$n") is already running"
     else
@@ -378,9 +387,12 @@ cmd_start() {
         STARTED_NOW+=("$n")
         await_node "$n" || at_die "$(node_name "$n") did not start"
     fi
-    other=$(a_running_node "$n") || at_die "no other node is running to rejoin"
-    if ! member_nodes "$other" | grep -qxF "$(node_name "$n")"; then
-        join "$n"
+    # rmq1 is the node the others join: it is a member of its own cluster whatever happened. A
+    # node other than rmq1 that is no member any more (its data was wiped) joins again.
+    if ((n != 1)); then
+        other=$(a_running_node "$n") || at_die "no other node is running to rejoin"
+        members=$(member_nodes "$other") || at_die "$(node_name "$other"): cluster_status failed"
+        lists "$members" "$(node_name "$n")" || join "$n"
     fi
     at_wait "$TIMEOUT" "$(node_name "$n") to run in the cluster" in_cluster "$n" || {
         show_logs "$n"

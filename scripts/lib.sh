@@ -243,10 +243,12 @@ at_rmq_lazy_policy() {
 # at_pid_alive PIDFILE PATTERN: print the pid in PIDFILE when that process runs and its command
 # line or environment holds PATTERN (so a reused pid is not mistaken for it); 1 otherwise.
 at_pid_alive() {
-    local pid
+    local pid text
     [[ -r $1 ]] || return 1
     pid=$(tr -d ' \n' <"$1")
     [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-    cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n' | grep -qF -- "$2" || return 1
+    # Read whole before matching: `... | grep -q` can fail under pipefail (grep exits early).
+    text=$(cat "/proc/$pid/cmdline" "/proc/$pid/environ" 2>/dev/null | tr '\0' '\n') || true
+    grep -qF -- "$2" <<<"$text" || return 1
     printf '%s\n' "$pid"
 }
