@@ -8,6 +8,9 @@
 #   integration  integration tests only
 #   install      only install what is missing (packages, FerretDB); used by scripts/run.sh
 #
+# The failover suite (test_cluster_failover.py) starts a 3-node RabbitMQ cluster on loopback
+# (scripts/cluster.sh) and this script stops it after the tests.
+#
 # With CI=true it also builds build-asan (ASan+UBSan) and build-tsan (TSan) and runs the unit tests
 # in each; in `all` mode the API's integration tests (test_api_*) run again against the ASan build.
 #
@@ -141,6 +144,12 @@ fi
 
 configure_and_build build
 run_ctest "build ($MODE)" build "$LABELS"
+# test_cluster_failover brings up scripts/cluster.sh's 3-node RabbitMQ cluster on loopback; the
+# single-node services stay for the sanitizer runs, the cluster is not needed any more.
+if [[ -e $AT_SERVICES_DIR/cluster ]]; then
+    at_section "Cluster"
+    "$AT_ROOT/scripts/cluster.sh" down || at_warn "scripts/cluster.sh down failed"
+fi
 
 if [[ $CI == true && $MODE != integration ]]; then
     # Sanitizer runs: stop at the first report with a stack trace; LeakSanitizer stays on.
