@@ -58,26 +58,6 @@ PACKAGES=(
     zlib1g-dev check libsubunit-dev
 )
 
-# install_packages PACKAGE...: installs those of them that dpkg does not list as installed.
-install_packages() {
-    local missing=() p
-    for p in "$@"; do
-        if [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) != ii* ]]; then
-            missing+=("$p")
-        fi
-    done
-    if ((${#missing[@]} == 0)); then
-        return 0
-    fi
-    if [[ ${AT_NO_INSTALL:-0} == 1 ]]; then
-        at_die "missing Debian packages (AT_NO_INSTALL=1): ${missing[*]}"
-    fi
-    at_info "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    at_root_cmd apt-get update -q
-    at_root_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
-}
-
 # libfuzzer_links: true when $CC_FUZZ links a libFuzzer target with ASan+UBSan.
 libfuzzer_links() {
     local dir ok=1
@@ -93,11 +73,11 @@ libfuzzer_links() {
 }
 
 at_section "Dependencies"
-install_packages "${PACKAGES[@]}"
+at_apt_install "${PACKAGES[@]}"
 command -v "$CC_FUZZ" >/dev/null 2>&1 || at_die "no C compiler '$CC_FUZZ' on PATH"
 if ! libfuzzer_links; then
     major=$("$CC_FUZZ" -dumpversion | cut -d. -f1)
-    install_packages "libclang-rt-$major-dev"
+    at_apt_install "libclang-rt-$major-dev"
     libfuzzer_links || at_die "$CC_FUZZ cannot link with -fsanitize=fuzzer (libclang-rt-$major-dev installed)"
 fi
 at_info "$("$CC_FUZZ" --version | head -n 1): -fsanitize=fuzzer links"

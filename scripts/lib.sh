@@ -74,6 +74,28 @@ at_root_cmd() {
     fi
 }
 
+# at_apt_install PACKAGE...: installs with apt-get those of the Debian packages that dpkg does not
+# list as installed; with AT_NO_INSTALL=1 it only names them and fails.
+at_apt_install() {
+    local missing=() p
+    for p in "$@"; do
+        if [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) != ii* ]]; then
+            missing+=("$p")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        at_info "all $# Debian packages are installed"
+        return 0
+    fi
+    if [[ ${AT_NO_INSTALL:-0} == 1 ]]; then
+        at_die "missing Debian packages (AT_NO_INSTALL=1): ${missing[*]}"
+    fi
+    at_info "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    at_root_cmd apt-get update -q
+    at_root_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+}
+
 # ---- Go and FerretDB -----------------------------------------------------------------------------
 
 # at_go_ok GO: true when GO runs and is at least Go 1.AT_GO_MIN_MINOR.

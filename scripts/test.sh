@@ -59,26 +59,6 @@ PACKAGES=(
     curl wrk clang-format haproxy
 )
 
-ensure_packages() {
-    local missing=() p
-    for p in "${PACKAGES[@]}"; do
-        if [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) != ii* ]]; then
-            missing+=("$p")
-        fi
-    done
-    if ((${#missing[@]} == 0)); then
-        at_info "all ${#PACKAGES[@]} Debian packages are installed"
-        return 0
-    fi
-    if [[ ${AT_NO_INSTALL:-0} == 1 ]]; then
-        at_die "missing Debian packages (AT_NO_INSTALL=1): ${missing[*]}"
-    fi
-    at_info "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    at_root_cmd apt-get update -q
-    at_root_cmd apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
-}
-
 export_endpoints() {
     export RABBITMQ_URL=${RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672/}
     export RABBITMQ_MGMT_URL=${RABBITMQ_MGMT_URL:-http://127.0.0.1:15672}
@@ -124,7 +104,7 @@ run_ctest() {
 }
 
 at_section "Dependencies"
-ensure_packages
+at_apt_install "${PACKAGES[@]}"
 if [[ $MODE != unit ]]; then
     ensure_ferretdb
 fi

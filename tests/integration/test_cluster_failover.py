@@ -483,6 +483,12 @@ class ApiClusterTestCase(unittest.TestCase):
                                                  f"rmq{dead}", interval=0.05)
         return node, time.monotonic() - t
 
+    def failovers_of(self, api):
+        """api_failovers(api), which must have found at least one."""
+        failovers = api_failovers(api)
+        self.assertTrue(failovers, "no `broker connection lost` ... `connected` in the API log")
+        return failovers
+
     def assert_load_outcome(self, load, api, queue, label):
         """The assertions every load run shares; returns the analysis with the drained ids."""
         a = load.analyse()
@@ -600,9 +606,7 @@ class ClusterApiFailover(ApiClusterTestCase):
         self.nodes.start_in_background(3)  # while the results are checked
 
         a = self.assert_load_outcome(load, api, queue, "quorum")
-        failovers = api_failovers(api)
-        self.assertTrue(failovers, "no `broker connection lost` ... `connected` in the API log")
-        t_lost, t_back = failovers[0]
+        t_lost, t_back = self.failovers_of(api)[0]
         restart3 = self.nodes.join().get(3, 0.0)
         print(f"rmq1 (API's node) killed: API on rmq{new_node} {t_back - t_lost:.3f}s after it "
               f"saw the loss, rmq1 restarted under load in {restart1:.1f}s; rmq3 (leader) "
@@ -635,9 +639,7 @@ class ClusterApiFailover(ApiClusterTestCase):
         self.nodes.start_in_background(1)
 
         a = self.assert_load_outcome(load, api, queue, "quorum, leader on the API's node")
-        failovers = api_failovers(api)
-        self.assertTrue(failovers, "no `broker connection lost` ... `connected` in the API log")
-        t_lost, t_back = failovers[0]
+        t_lost, t_back = self.failovers_of(api)[0]
         restart1 = self.nodes.join().get(1, 0.0)
         print(f"rmq1 (API's node and leader) killed: API on rmq{new_node} "
               f"{t_back - t_lost:.3f}s after it saw the loss, new leader rmq{self.leader(queue)}"
@@ -675,8 +677,7 @@ class ClusterClassicQueue(ApiClusterTestCase):
         self.assertEqual(node_of_name((queue_info(queue) or {}).get("node")), home,
                          "the classic queue moved")
         self.nodes.join()
-        failovers = api_failovers(api)
-        self.assertTrue(failovers, "no `broker connection lost` ... `connected` in the API log")
+        failovers = self.failovers_of(api)
         failover_s = max(b - a for a, b in failovers)
         print(f"classic queue on rmq{home}; API moved rmq{api_node} -> rmq{new_node} "
               f"{failover_s:.3f}s after it saw the loss ({reconnect_s:.2f}s after `cluster.sh "
