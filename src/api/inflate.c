@@ -170,8 +170,7 @@ static int corrupt(err_t *err, const char *what, const char *zmsg, size_t at)
 int inflate_body(inflate_t *inf, inflate_coding_t coding, const void *in, size_t in_len, void *out,
                  size_t limit, err_t *err)
 {
-    if (!inf->owner.bound)
-        owner_bind(&inf->owner);
+    owner_bind_once(&inf->owner);
     ASSERT_OWNER(&inf->owner);
     ASSERT(limit <= INFLATE_LIMIT_MAX);
     ASSERT(out != NULL || limit == 0);

@@ -95,8 +95,7 @@ void *park_entry_alloc(park_t *pk, h2o_req_t *req, size_t size,
 int park_add(park_entry_t *e)
 {
     park_t *pk = e->park;
-    if (!pk->owner.bound)
-        owner_bind(&pk->owner);
+    owner_bind_once(&pk->owner);
     ASSERT_OWNER(&pk->owner);
     ASSERT(e->ticket == 0);
     if (pending_add(pk->pending, e, &e->ticket) < 0) {

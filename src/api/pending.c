@@ -48,8 +48,7 @@ void pending_destroy(pending_t *p)
 int pending_add(pending_t *p, void *data, uint64_t *ticket)
 {
     ASSERT(data != NULL);
-    if (!p->owner.bound)
-        owner_bind(&p->owner);
+    owner_bind_once(&p->owner);
     ASSERT_OWNER(&p->owner);
     if (p->free_head == NO_SLOT)
         return ERR_FULL;

@@ -364,8 +364,7 @@ static void expire(publisher_t *p, int64_t now_ms)
 
 int publisher_pump(publisher_t *p, int64_t now_ms)
 {
-    if (!p->owner.bound)
-        owner_bind(&p->owner);
+    owner_bind_once(&p->owner);
     ASSERT_OWNER(&p->owner);
     int flags = 0;
     if (p->lost_in_submit) {

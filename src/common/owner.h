@@ -27,6 +27,14 @@ static inline void owner_bind(owner_t *o)
     o->bound = true;
 }
 
+/* Makes the calling thread the owner of o unless o is bound already: for a struct created on
+ * main and first used on the thread that owns it from then on. */
+static inline void owner_bind_once(owner_t *o)
+{
+    if (!o->bound)
+        owner_bind(o);
+}
+
 /* Forgets the owner: the struct is handed back (e.g. to main after its thread was joined). */
 static inline void owner_unbind(owner_t *o)
 {
