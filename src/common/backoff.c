@@ -37,9 +37,3 @@ void backoff_reset(backoff_t *b)
 {
     b->attempt = 0;
 }
-
-void backoff_reset_if_lasted(backoff_t *b, int64_t up_since_ms, int64_t now_ms)
-{
-    if (b->attempt > 0 && now_ms - up_since_ms >= (int64_t)b->max_ms)
-        b->attempt = 0;
-}

@@ -27,9 +27,4 @@ uint32_t backoff_next_ms(backoff_t *b);
 /* Goes back to attempt 0 (after a success); the jitter sequence continues. */
 void backoff_reset(backoff_t *b);
 
-/* For a connection made at up_since_ms: goes back to attempt 0 once it has lasted max_ms at
- * now_ms, so that a peer that accepts connections and drops them at once is retried ever more
- * slowly rather than every base_ms. Call it while the connection is up. */
-void backoff_reset_if_lasted(backoff_t *b, int64_t up_since_ms, int64_t now_ms);
-
 #endif

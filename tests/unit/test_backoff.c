@@ -112,24 +112,6 @@ START_TEST(test_backoff_reset_starts_over)
 }
 END_TEST
 
-START_TEST(test_backoff_reset_if_lasted_needs_the_cap)
-{
-    backoff_t b;
-    backoff_init(&b, 100, 5000, 9);
-    for (int i = 0; i < 4; i++)
-        backoff_next_ms(&b);
-    /* A connection made at t=1000 that has lasted less than max_ms keeps the count ... */
-    backoff_reset_if_lasted(&b, 1000, 1000);
-    backoff_reset_if_lasted(&b, 1000, 5999);
-    ck_assert_uint_eq(b.attempt, 4);
-    /* ... and starts over once it has lasted max_ms. */
-    backoff_reset_if_lasted(&b, 1000, 6000);
-    ck_assert_uint_eq(b.attempt, 0);
-    backoff_reset_if_lasted(&b, 1000, 9000); /* already at 0: stays */
-    ck_assert_uint_eq(b.attempt, 0);
-}
-END_TEST
-
 /* ---- overflow ---- */
 
 START_TEST(test_backoff_huge_attempt_counts_do_not_overflow)
@@ -182,7 +164,6 @@ static Suite *backoff_suite(void)
 
     tc = tcase_create("reset");
     tcase_add_test(tc, test_backoff_reset_starts_over);
-    tcase_add_test(tc, test_backoff_reset_if_lasted_needs_the_cap);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("overflow");

@@ -98,11 +98,13 @@ START_TEST(test_failover_backoff_starts_over_after_a_lasting_connection)
     /* It lasted the cap: the next loss waits the base delay again. */
     uint32_t d = failover_failed(&f, 1000 + MAX);
     ck_assert_uint_le(d, BASE);
-    /* A short-lived one does not reset. */
+    /* A short-lived one does not reset, nor one lost a millisecond before the cap. */
     for (int i = 0; i < 10; i++)
         failover_failed(&f, 0);
     failover_connected(&f, 1000);
     ck_assert_uint_ge(failover_failed(&f, 1001), MAX / 2);
+    failover_connected(&f, 2000);
+    ck_assert_uint_ge(failover_failed(&f, 2000 + MAX - 1), MAX / 2);
 }
 END_TEST
 
