@@ -20,6 +20,7 @@
 #include "api/app.h"
 #include "api/inflate.h"
 #include "api/respond.h"
+#include "common/ows.h"
 
 /* A parked POST. Thread: its loop. */
 typedef struct parked {
@@ -83,19 +84,26 @@ static void client_key(h2o_req_t *req, const app_t *app, client_addr_t *out)
     client_addr_key(&peer, app->cfg->rate_limit_ipv6_prefix, out);
 }
 
+/* The value of the request header at index i (from h2o_find_header or h2o_find_header_by_str),
+ * or NULL (len 0) when i is -1: the header is absent. */
+static const char *header_at(h2o_req_t *req, ssize_t i, size_t *len)
+{
+    *len = i != -1 ? req->headers.entries[i].value.len : 0;
+    return i != -1 ? req->headers.entries[i].value.base : NULL;
+}
+
 static bool is_json_media_type(h2o_req_t *req)
 {
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (i == -1)
+    size_t n;
+    const char *v = header_at(req, h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1), &n);
+    if (v == NULL)
         return false;
-    const h2o_iovec_t *v = &req->headers.entries[i].value;
-    size_t n = v->len;
-    const char *semi = memchr(v->base, ';', n);
+    const char *semi = memchr(v, ';', n);
     if (semi != NULL)
-        n = (size_t)(semi - v->base);
-    while (n > 0 && (v->base[n - 1] == ' ' || v->base[n - 1] == '\t'))
+        n = (size_t)(semi - v);
+    while (n > 0 && ows_is(v[n - 1]))
         n--;
-    return h2o_lcstris(v->base, n, H2O_STRLIT("application/json"));
+    return h2o_lcstris(v, n, H2O_STRLIT("application/json"));
 }
 
 /* The limiter: true when req may go on; otherwise it was answered 429. */
@@ -121,14 +129,6 @@ static bool admit_rate(const app_t *app, server_loop_t *loop, h2o_req_t *req, en
     return false;
 }
 
-/* The value of header token in req, or NULL (len 0) when absent. */
-static const char *header(h2o_req_t *req, const h2o_token_t *token, size_t *len)
-{
-    ssize_t i = h2o_find_header(&req->headers, token, -1);
-    *len = i != -1 ? req->headers.entries[i].value.len : 0;
-    return i != -1 ? req->headers.entries[i].value.base : NULL;
-}
-
 /* The API key, when keys are configured: true when req may go on; otherwise it was answered
  * 401, which the limiter does not count. */
 static bool admit_key(const app_t *app, h2o_req_t *req, enum api_route route)
@@ -136,12 +136,11 @@ static bool admit_key(const app_t *app, h2o_req_t *req, enum api_route route)
     if (app->keys == NULL)
         return true; /* no key configured: the endpoints are open */
     size_t alen, xlen, klen;
-    const char *auth = header(req, H2O_TOKEN_AUTHORIZATION, &alen);
-    const char *xkey = NULL, *key;
-    ssize_t xi = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
-    xlen = xi != -1 ? req->headers.entries[xi].value.len : 0;
-    if (xi != -1)
-        xkey = req->headers.entries[xi].value.base;
+    const char *auth =
+        header_at(req, h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1), &alen);
+    const char *xkey =
+        header_at(req, h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1), &xlen);
+    const char *key;
     int rc = apikeys_presented(auth, alen, xkey, xlen, &key, &klen);
     if (rc == 0 && apikeys_check(app->keys, key, klen))
         return true;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/hexdig.h"
+#include "common/ows.h"
 
 #define SCHEME     "amqp://"
 #define SCHEME_LEN (sizeof(SCHEME) - 1)
@@ -112,15 +113,6 @@ int brokerurl_parse(const char *s, size_t len, brokerurl_t *out, err_t *err)
     return decode(slash + 1, end, out->vhost, "vhost", err);
 }
 
-static const char *trim(const char *s, const char **end)
-{
-    while (s < *end && (*s == ' ' || *s == '\t'))
-        s++;
-    while (*end > s && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
-        (*end)--;
-    return s;
-}
-
 int brokerurl_parse_list(const char *list, unsigned max, brokerurl_list_t *out, err_t *err)
 {
     ASSERT(max >= 1 && max <= BROKERURL_LIST_MAX);
@@ -128,13 +120,13 @@ int brokerurl_parse_list(const char *list, unsigned max, brokerurl_list_t *out, 
     const char *p = list;
     for (unsigned i = 0;; i++) {
         const char *comma = strchr(p, ',');
-        const char *end = comma != NULL ? comma : p + strlen(p);
-        const char *item = trim(p, &end);
-        if (item == end)
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        const char *item = ows_trim(p, &len);
+        if (len == 0)
             return err_set(err, ERR_RANGE, NULL, "URL %u of the list is empty", i + 1);
         if (i >= max)
             return err_set(err, ERR_RANGE, NULL, "holds more than %u URLs", max);
-        int rc = brokerurl_parse(item, (size_t)(end - item), &out->urls[i], err);
+        int rc = brokerurl_parse(item, len, &out->urls[i], err);
         if (rc < 0) {
             if (err != NULL && (comma != NULL || i > 0)) {
                 char what[ERR_MSG_MAX];
