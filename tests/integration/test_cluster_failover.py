@@ -207,24 +207,12 @@ def drain_message_ids(queue, expect, timeout=90.0):
     return ids
 
 
-def wait_for(pred, timeout, what, interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-        time.sleep(interval)
-
-
 def wait_quorum_online(queue, count=3, timeout=RECOVERY_TIMEOUT):
     """Until the quorum queue has count members online (a restarted node's member caught up)."""
     def online():
         info = queue_info(queue) or {}
         return len(info.get("online") or []) >= count and info.get("leader")
-    wait_for(online, timeout, f"queue {queue} with {count} members online", interval=0.5)
+    ch.wait_until(online, timeout, f"queue {queue} with {count} members online", interval=0.5)
 
 
 def report(name, value):
@@ -479,8 +467,8 @@ class ApiClusterTestCase(unittest.TestCase):
         def moved():
             state, node = api_broker(api)
             return node if state == "connected" and node not in (None, dead) else None
-        node = wait_for(moved, RECOVERY_TIMEOUT, f"the API connected to another node than "
-                                                 f"rmq{dead}", interval=0.05)
+        node = ch.wait_until(moved, RECOVERY_TIMEOUT,
+                             f"the API connected to another node than rmq{dead}", interval=0.05)
         return node, time.monotonic() - t
 
     def failovers_of(self, api):
@@ -536,7 +524,7 @@ class ClusterApiFailover(ApiClusterTestCase):
         """Until a request sent after t was answered 202; False after timeout (no failure here:
         the 503 figures of the analysis tell how long it took)."""
         try:
-            wait_for(lambda: load.accepted_since(t), timeout, "a 202", interval=0.1)
+            ch.wait_until(lambda: load.accepted_since(t), timeout, "a 202", interval=0.1)
             return True
         except AssertionError:
             return False
@@ -884,7 +872,7 @@ class ClusterConsumerFailover(unittest.TestCase):
         self.consumer = ch.Consumer(self.queue, self.dbname, RABBITMQ_URL=urls(),
                                     RABBITMQ_QUEUE_TYPE="quorum",
                                     CONSUMER_WORKERS=str(self.WORKERS)).start()
-        wait_for(lambda: self.connected() == self.WORKERS, 60, "both workers connected")
+        ch.wait_until(lambda: self.connected() == self.WORKERS, 60, "both workers connected")
         wait_quorum_online(self.queue)
         monitor = ConnectedMonitor(self.consumer).start()
         # The publisher prefers rmq3, the workers rmq1 (the first URL): it fails over too if
@@ -892,8 +880,8 @@ class ClusterConsumerFailover(unittest.TestCase):
         pub = Publisher(self.queue, order=(3, 2, 1), rate=250.0).start()
         killed = []
         try:
-            wait_for(lambda: self.database.count() >= 300, 60, "300 events stored before the kills",
-                     interval=0.5)
+            ch.wait_until(lambda: self.database.count() >= 300, 60,
+                          "300 events stored before the kills", interval=0.5)
             # Kill the node of a worker that has not lost its connection yet, until each has:
             # one kill when the workers share a node (they prefer the same first URL).
             untouched = set(range(1, self.WORKERS + 1))
@@ -901,7 +889,7 @@ class ClusterConsumerFailover(unittest.TestCase):
                 worker = min(untouched)
                 # The management API's connection list, once it agrees with the worker's own
                 # latest "connected to the broker" log line (the list can lag behind a reconnect).
-                node = wait_for(lambda: (lambda m, l: m if m is not None and m == l else None)(
+                node = ch.wait_until(lambda: (lambda m, l: m if m is not None and m == l else None)(
                     worker_nodes().get(worker), self.logged_node(worker)), 30,
                     f"worker-{worker}'s current connection in the management API")
                 on_it = {w for w in untouched if self.logged_node(w) == node}
@@ -909,9 +897,9 @@ class ClusterConsumerFailover(unittest.TestCase):
                 self.nodes.kill(node)
                 killed.append(node)
                 untouched -= on_it
-                wait_for(lambda: self.connected() == self.WORKERS, RECOVERY_TIMEOUT,
-                         f"every worker connected again after the kill of rmq{node}",
-                         interval=0.1)
+                ch.wait_until(lambda: self.connected() == self.WORKERS, RECOVERY_TIMEOUT,
+                              f"every worker connected again after the kill of rmq{node}",
+                              interval=0.1)
                 if untouched:  # the next kill needs this node back (a quorum of the queue)
                     time.sleep(1)
                     self.nodes.start(node)
@@ -920,8 +908,9 @@ class ClusterConsumerFailover(unittest.TestCase):
                     self.nodes.start_in_background(node)
             t_kills = time.monotonic()
             # Publishing goes on for a while with the workers on their new node.
-            wait_for(lambda: len(pub.ids) >= self.EVENTS and time.monotonic() - t_kills >= 3, 60,
-                     f"{self.EVENTS} events published", interval=0.2)
+            ch.wait_until(
+                lambda: len(pub.ids) >= self.EVENTS and time.monotonic() - t_kills >= 3, 60,
+                f"{self.EVENTS} events published", interval=0.2)
         finally:
             pub.stop()
             monitor.stop()
@@ -929,8 +918,8 @@ class ClusterConsumerFailover(unittest.TestCase):
 
         total = len(pub.ids)
         self.assertGreaterEqual(total, self.EVENTS)
-        wait_for(lambda: self.database.count() >= total, 120,
-                 f"{total} events stored", interval=1)
+        ch.wait_until(lambda: self.database.count() >= total, 120,
+                      f"{total} events stored", interval=1)
         time.sleep(1)  # a late duplicate would show now (it cannot: _id is unique)
         self.assertTrue(self.consumer.alive(), "the consumer must survive the node kills")
         stored = {d["_id"] for d in self.database.coll.find({}, {"_id": 1})}
