@@ -36,7 +36,7 @@ case ${1:-} in
 --rebuild) REBUILD=1 ;;
 "") ;;
 -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    at_print_help
     exit 0
     ;;
 *)

@@ -53,7 +53,7 @@ for arg in "$@"; do
     case $arg in
     --keep) KEEP=1 ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        at_print_help
         exit 0
         ;;
     *)

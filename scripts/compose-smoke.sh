@@ -42,7 +42,7 @@ for arg in "$@"; do
     --integration) INTEGRATION=1 ;;
     --keep) KEEP=1 ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        at_print_help
         exit 0
         ;;
     *)

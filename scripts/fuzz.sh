@@ -29,7 +29,7 @@ ALL_TARGETS=(fuzz_validate fuzz_validate_batch fuzz_inflate fuzz_rfc3339 fuzz_cl
 
 case ${1:-} in
 -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    at_print_help
     exit 0
     ;;
 esac

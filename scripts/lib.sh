@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/services.sh and scripts/test.sh. Source it; it defines functions and
+# Helpers shared by the scripts of scripts/. Source it; it defines functions and
 # variables only and changes no shell options of the caller.
 
 AT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +31,12 @@ at_warn() {
 at_die() {
     printf '%s: error: %s\n' "${AT_PROG:-${0##*/}}" "$*" >&2
     exit 1
+}
+
+# at_print_help: prints the calling script's header comment (line 2 up to its `set -euo` line)
+# without the comment marks: every script's --help.
+at_print_help() {
+    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
 
 # at_tail_log FILE [LINES]: show the end of a log file on stderr, to explain a failure.

@@ -38,7 +38,7 @@ unit) LABELS='^unit$' ;;
 integration) LABELS='^integration$' ;;
 install) LABELS= ;;
 -h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+    at_print_help
     exit 0
     ;;
 *)
