@@ -72,9 +72,7 @@ amqp_thread_t *amqp_thread_create(const config_t *cfg, const brokerurl_list_t *b
     mq_params_t params = {.heartbeat_s = (uint16_t)cfg->amqp_heartbeat_s,
                           .conn_name = "activity-api publisher",
                           .timeout_ms = CONNECT_TIMEOUT_MS,
-                          .topology = {.queue = cfg->rabbitmq_queue,
-                                       .type = mq_queue_type_parse(cfg->rabbitmq_queue_type),
-                                       .delivery_limit = cfg->rabbitmq_delivery_limit}};
+                          .topology = mq_topology_of(cfg)};
     t->transport = mq_transport_create(brokers, &params);
     return t;
 }
@@ -114,7 +112,7 @@ static void log_pump(amqp_thread_t *t, int flags, int64_t now)
         mq_queue_type_t qt = mq_transport_queue_type(t->transport);
         LOG_INFO("connected to the broker %s; queue \"%s\" (%s); publishing with confirms", addr,
                  t->cfg->rabbitmq_queue, mq_queue_type_name(qt));
-        if (qt == MQ_QUEUE_CLASSIC && strcmp(t->cfg->rabbitmq_queue_type, "auto") == 0 &&
+        if (qt == MQ_QUEUE_CLASSIC && mq_topology_of(t->cfg).type == MQ_QUEUE_AUTO &&
             !t->ever_connected)
             LOG_WARN("queue \"%s\" exists as a classic queue: kept as it is (RABBITMQ_QUEUE_TYPE "
                      "auto); see README \"Queue types\" to move to a quorum queue",

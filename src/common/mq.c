@@ -207,13 +207,14 @@ int mq_declare_topology(amqp_connection_state_t state, const mq_topology_t *t,
     return rc;
 }
 
-mq_queue_type_t mq_queue_type_parse(const char *s)
+mq_topology_t mq_topology_of(const config_t *cfg)
 {
-    if (strcmp(s, "classic") == 0)
-        return MQ_QUEUE_CLASSIC;
-    if (strcmp(s, "quorum") == 0)
-        return MQ_QUEUE_QUORUM;
-    return MQ_QUEUE_AUTO;
+    const char *type = cfg->rabbitmq_queue_type;
+    return (mq_topology_t){.queue = cfg->rabbitmq_queue,
+                           .type = strcmp(type, "classic") == 0  ? MQ_QUEUE_CLASSIC
+                                   : strcmp(type, "quorum") == 0 ? MQ_QUEUE_QUORUM
+                                                                 : MQ_QUEUE_AUTO,
+                           .delivery_limit = cfg->rabbitmq_delivery_limit};
 }
 
 const char *mq_queue_type_name(mq_queue_type_t t)

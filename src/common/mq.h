@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/brokerurl.h"
+#include "common/config.h"
 #include "common/err.h"
 
 #define MQ_CHANNEL   1
@@ -73,9 +74,10 @@ int mq_declare_topology(amqp_connection_state_t state, const mq_topology_t *t,
 /* Returns the type of the main queue as declared by mq_connect. */
 mq_queue_type_t mq_conn_queue_type(const mq_conn_t *c);
 
-/* Returns the type RABBITMQ_QUEUE_TYPE names ("classic", "quorum"; anything else is auto, the
- * configuration having checked it), and the name of a type. */
-mq_queue_type_t mq_queue_type_parse(const char *s);
+/* The topology the configuration asks for (RABBITMQ_QUEUE, RABBITMQ_QUEUE_TYPE, whose
+ * "classic" and "quorum" name those types and anything else is auto, the configuration having
+ * checked it, and RABBITMQ_DELIVERY_LIMIT), borrowing cfg's strings; and the name of a type. */
+mq_topology_t mq_topology_of(const config_t *cfg);
 const char *mq_queue_type_name(mq_queue_type_t t);
 
 /* Translates a library status (AMQP_STATUS_*) to ERR_* with "what: <library message>". */

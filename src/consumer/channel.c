@@ -111,9 +111,7 @@ int channel_connect(channel_t *c, const brokerurl_t *broker, bool consume, err_t
                      .heartbeat_s = (uint16_t)cfg->amqp_heartbeat_s,
                      .conn_name = c->conn_name,
                      .timeout_ms = CONNECT_TIMEOUT_MS,
-                     .topology = {.queue = cfg->rabbitmq_queue,
-                                  .type = mq_queue_type_parse(cfg->rabbitmq_queue_type),
-                                  .delivery_limit = cfg->rabbitmq_delivery_limit}};
+                     .topology = mq_topology_of(cfg)};
     int rc = mq_connect(&p, &c->conn, err);
     if (rc < 0)
         return rc;
