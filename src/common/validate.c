@@ -314,6 +314,24 @@ int validate_report_body(validate_report_t *rep, const char *fmt, ...)
 
 #define body_error validate_report_body
 
+int validate_report_scan(validate_report_t *rep, const jsonscan_t *s, int rc, bool object)
+{
+    if (rc == ERR_RANGE)
+        return body_error(rep, "must not nest deeper than %d levels", JSONSCAN_DEPTH_MAX);
+    if (rc < 0)
+        return body_error(rep, "must be valid JSON (%s at offset %zu)", s->error, s->error_at);
+    if (!object)
+        return body_error(rep, "must be a JSON object");
+    return 0;
+}
+
+void validate_report_merge(validate_report_t *rep, const validate_report_t *found)
+{
+    for (unsigned i = 0; i < found->count; i++)
+        report_add(rep, found->errors[i].field, "%s", found->errors[i].message);
+    rep->total += found->total - found->count;
+}
+
 int validate_raw(const char *body, size_t len, validate_report_t *rep)
 {
     const unsigned char *b = (const unsigned char *)body;
@@ -383,17 +401,13 @@ static int validate(const char *body, size_t len, bool message, activity_t *out,
     found.count = found.total = 0;
     found.prefix = NULL;
     jsonscan_init(&s, body, len);
-    jsonscan_rules_init(&rules, ACTIVITY_PAYLOAD_DEPTH_MAX, payload_problem_cb, &found);
+    validate_rules_init(&rules, &found);
     bool object = jsonscan_is_object(&s);
     int rc = object ? scan_event(&s, message, &rules, &found) : jsonscan_value(&s);
     if (rc == 0)
         rc = jsonscan_finish(&s);
-    if (rc == ERR_RANGE)
-        return body_error(rep, "must not nest deeper than %d levels", JSONSCAN_DEPTH_MAX);
-    if (rc < 0)
-        return body_error(rep, "must be valid JSON (%s at offset %zu)", s.error, s.error_at);
-    if (!object)
-        return body_error(rep, "must be a JSON object");
+    if (validate_report_scan(rep, &s, rc, object) < 0)
+        return ERR_INVAL;
 
     json_object *root = validate_parse_tree(body, len);
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
@@ -401,9 +415,7 @@ static int validate(const char *body, size_t len, bool message, activity_t *out,
         return body_error(rep, "must be valid JSON");
     }
     check_fields(root, message, out, rep);
-    for (unsigned i = 0; i < found.count; i++)
-        report_add(rep, found.errors[i].field, "%s", found.errors[i].message);
-    rep->total += found.total - found.count;
+    validate_report_merge(rep, &found);
 
     if (rep->total > 0) {
         json_object_put(root);

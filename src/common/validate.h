@@ -8,6 +8,7 @@
 #ifndef AT_COMMON_VALIDATE_H
 #define AT_COMMON_VALIDATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/activity.h"
@@ -69,6 +70,16 @@ void validate_report_add(validate_report_t *rep, const char *field, const char *
 /* Resets rep to the single whole-document error "body": <message>, and returns ERR_INVAL. */
 int validate_report_body(validate_report_t *rep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Reports the body error of a whole-document scan that returned rc (jsonscan_finish included)
+ * over a document whose top level is an object or not: too deep, not valid JSON (with the
+ * scanner's reason and offset) or not an object. Returns 0 when there is none (rc 0 over an
+ * object), else ERR_INVAL with rep holding that one error. */
+int validate_report_scan(validate_report_t *rep, const struct jsonscan *s, int rc, bool object);
+
+/* Appends the errors of found (fields already prefixed) to rep, and counts in rep->total those
+ * that found counted but could not list. */
+void validate_report_merge(validate_report_t *rep, const validate_report_t *found);
 
 /* The raw-byte checks every body gets before anything else: not empty, at most INT_MAX bytes,
  * valid UTF-8. Returns 0, or ERR_INVAL with rep holding the "body" error. */

@@ -64,9 +64,7 @@ static int event(walk_t *w, jsonscan_t *s, size_t i)
     w->rep->prefix = prefix;
     validate_check_request(obj, &a, w->rep);
     w->rep->prefix = NULL;
-    for (unsigned k = 0; k < found.count; k++) /* already prefixed */
-        validate_report_add(w->rep, found.errors[k].field, "%s", found.errors[k].message);
-    w->rep->total += found.total - found.count;
+    validate_report_merge(w->rep, &found);
     if (w->rep->total == before) {
         a.root = obj;
         keep(w, &a);
@@ -132,15 +130,9 @@ int validate_batch(const char *body, size_t len, size_t max_events, validate_bat
     int rc = object ? top(&w, &s) : jsonscan_value(&s);
     if (rc == 0)
         rc = jsonscan_finish(&s);
-    if (rc < 0 || !object) {
+    if (validate_report_scan(rep, &s, rc, object) < 0) {
         validate_batch_free(out);
-        if (rc == ERR_RANGE)
-            return validate_report_body(rep, "must not nest deeper than %d levels",
-                                        JSONSCAN_DEPTH_MAX);
-        if (rc < 0)
-            return validate_report_body(rep, "must be valid JSON (%s at offset %zu)", s.error,
-                                        s.error_at);
-        return validate_report_body(rep, "must be a JSON object");
+        return ERR_INVAL;
     }
     if (!w.have_events)
         validate_report_add(rep, EVENTS, "is required");
