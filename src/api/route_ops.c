@@ -76,13 +76,6 @@ void route_ops_ready(void *ctx, server_loop_t *loop, h2o_req_t *req)
     respond_problem(req, &p, "Service Unavailable", 1);
 }
 
-static void render_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
-                       uint64_t v)
-{
-    metrics_render_family(b, name, type, help);
-    metrics_render_u64(b, name, NULL, v);
-}
-
 static uint64_t relaxed(const _Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
@@ -100,25 +93,27 @@ static void render_publisher(metrics_buf_t *b, const app_t *app)
     metrics_render_u64(b, results, "result=\"returned\"", relaxed(&st->returned));
     metrics_render_u64(b, results, "result=\"timeout\"", relaxed(&st->timed_out));
     metrics_render_u64(b, results, "result=\"unavailable\"", relaxed(&st->unavailable));
-    render_u64(b, "activity_api_published_total", "counter", "Messages written to the broker.",
-               relaxed(&st->published));
-    render_u64(b, "activity_api_publish_inflight", "gauge",
-               "Published messages awaiting confirmation.",
-               atomic_load_explicit(&st->inflight, memory_order_relaxed));
-    render_u64(b, "activity_api_amqp_connected", "gauge", "1 when the broker connection is up.",
-               publisher_state_get(app->publisher) == PUB_STATE_UP);
-    render_u64(b, "activity_api_amqp_blocked", "gauge",
-               "1 while the broker blocks publishing (resource alarm).",
-               (uint64_t)atomic_load_explicit(&st->blocked, memory_order_relaxed));
-    render_u64(b, "activity_api_amqp_connects_total", "counter", "Successful broker connections.",
-               relaxed(&st->connects));
-    render_u64(b, "activity_api_republished_total", "counter",
-               "Messages published again on a new connection: the last one was lost with them "
-               "unconfirmed, or the broker nacked them.",
-               relaxed(&st->republished));
-    render_u64(b, "activity_api_publish_resending", "gauge",
-               "Unconfirmed messages waiting for the next broker connection.",
-               atomic_load_explicit(&st->resending, memory_order_relaxed));
+    metrics_render_one_u64(b, "activity_api_published_total", "counter",
+                           "Messages written to the broker.", relaxed(&st->published));
+    metrics_render_one_u64(b, "activity_api_publish_inflight", "gauge",
+                           "Published messages awaiting confirmation.",
+                           atomic_load_explicit(&st->inflight, memory_order_relaxed));
+    metrics_render_one_u64(b, "activity_api_amqp_connected", "gauge",
+                           "1 when the broker connection is up.",
+                           publisher_state_get(app->publisher) == PUB_STATE_UP);
+    metrics_render_one_u64(b, "activity_api_amqp_blocked", "gauge",
+                           "1 while the broker blocks publishing (resource alarm).",
+                           (uint64_t)atomic_load_explicit(&st->blocked, memory_order_relaxed));
+    metrics_render_one_u64(b, "activity_api_amqp_connects_total", "counter",
+                           "Successful broker connections.", relaxed(&st->connects));
+    metrics_render_one_u64(
+        b, "activity_api_republished_total", "counter",
+        "Messages published again on a new connection: the last one was lost with them "
+        "unconfirmed, or the broker nacked them.",
+        relaxed(&st->republished));
+    metrics_render_one_u64(b, "activity_api_publish_resending", "gauge",
+                           "Unconfirmed messages waiting for the next broker connection.",
+                           atomic_load_explicit(&st->resending, memory_order_relaxed));
     /* Which broker of RABBITMQ_URL the last connection went to: one series, value 1. */
     char addr[BROKERURL_PART_MAX + 16], labels[sizeof(addr) * 2 + 32];
     broker_addr(app, addr, sizeof(addr));
@@ -127,11 +122,12 @@ static void render_publisher(metrics_buf_t *b, const app_t *app)
     metrics_render_family(b, "activity_api_amqp_broker_info", "gauge",
                           "The broker of the last connection (RABBITMQ_URL's index).");
     metrics_render_u64(b, "activity_api_amqp_broker_info", labels, 1);
-    render_u64(b, "activity_api_amqp_connection_losses_total", "counter",
-               "Broker connections lost.", relaxed(&st->connection_losses));
-    render_u64(b, "activity_api_amqp_refusal_reconnects_total", "counter",
-               "Broker connections dropped and made again because the broker nacked messages.",
-               relaxed(&st->refusal_reconnects));
+    metrics_render_one_u64(b, "activity_api_amqp_connection_losses_total", "counter",
+                           "Broker connections lost.", relaxed(&st->connection_losses));
+    metrics_render_one_u64(
+        b, "activity_api_amqp_refusal_reconnects_total", "counter",
+        "Broker connections dropped and made again because the broker nacked messages.",
+        relaxed(&st->refusal_reconnects));
 }
 
 static void render_metrics(metrics_buf_t *b, const app_t *app)
@@ -141,21 +137,22 @@ static void render_metrics(metrics_buf_t *b, const app_t *app)
     server_metrics_merge(app->server, &sum);
     api_metrics_render(&sum, b);
     render_publisher(b, app);
-    render_u64(b, "activity_api_publish_ring_depth", "gauge", "Jobs waiting for the AMQP thread.",
-               ring_mpsc_size_approx(app->jobs));
-    render_u64(b, "activity_api_publish_ring_capacity", "gauge", "Capacity of the publish ring.",
-               ring_mpsc_capacity(app->jobs));
-    render_u64(b, "activity_api_ratelimit_tracked_clients", "gauge",
-               "Client addresses currently tracked by the rate limiter.",
-               ratelimit_tracked(app->ratelimit));
-    render_u64(b, "activity_api_ratelimit_max_clients", "gauge",
-               "Most client addresses the rate limiter tracks (RATE_LIMIT_MAX_CLIENTS).",
-               app->cfg->rate_limit_max_clients);
-    render_u64(b, "activity_api_ratelimit_bytes_per_client", "gauge",
-               "Bytes the rate limiter reserves per tracked client.",
-               ratelimit_bytes_per_client(app->ratelimit));
-    render_u64(b, "activity_api_uptime_seconds", "gauge", "Seconds since start.",
-               (uint64_t)((timesrc_mono_ms(&app->clock) - app->started_ms) / 1000));
+    metrics_render_one_u64(b, "activity_api_publish_ring_depth", "gauge",
+                           "Jobs waiting for the AMQP thread.", ring_mpsc_size_approx(app->jobs));
+    metrics_render_one_u64(b, "activity_api_publish_ring_capacity", "gauge",
+                           "Capacity of the publish ring.", ring_mpsc_capacity(app->jobs));
+    metrics_render_one_u64(b, "activity_api_ratelimit_tracked_clients", "gauge",
+                           "Client addresses currently tracked by the rate limiter.",
+                           ratelimit_tracked(app->ratelimit));
+    metrics_render_one_u64(
+        b, "activity_api_ratelimit_max_clients", "gauge",
+        "Most client addresses the rate limiter tracks (RATE_LIMIT_MAX_CLIENTS).",
+        app->cfg->rate_limit_max_clients);
+    metrics_render_one_u64(b, "activity_api_ratelimit_bytes_per_client", "gauge",
+                           "Bytes the rate limiter reserves per tracked client.",
+                           ratelimit_bytes_per_client(app->ratelimit));
+    metrics_render_one_u64(b, "activity_api_uptime_seconds", "gauge", "Seconds since start.",
+                           (uint64_t)((timesrc_mono_ms(&app->clock) - app->started_ms) / 1000));
 }
 
 void route_ops_metrics(void *ctx, server_loop_t *loop, h2o_req_t *req)

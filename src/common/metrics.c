@@ -115,6 +115,13 @@ void metrics_render_u64(metrics_buf_t *b, const char *name, const char *labels, 
     sample(b, name, "", labels, value);
 }
 
+void metrics_render_one_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                            uint64_t v)
+{
+    metrics_render_family(b, name, type, help);
+    metrics_render_u64(b, name, NULL, v);
+}
+
 void metrics_render_i64(metrics_buf_t *b, const char *name, const char *labels, int64_t v)
 {
     char value[24];

@@ -107,6 +107,10 @@ void metrics_render_family(metrics_buf_t *b, const char *name, const char *type,
  * already escaped: route="/x",status="202". */
 void metrics_render_u64(metrics_buf_t *b, const char *name, const char *labels, uint64_t v);
 
+/* A whole family of one unlabelled sample: metrics_render_family, then "name v". */
+void metrics_render_one_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
+                            uint64_t v);
+
 /* As metrics_render_u64, for a signed value. */
 void metrics_render_i64(metrics_buf_t *b, const char *name, const char *labels, int64_t v);
 

@@ -15,14 +15,7 @@
 static const uint64_t insert_bounds_us[] = {1000,   2500,   5000,   10000,   25000,   50000,
                                             100000, 250000, 500000, 1000000, 2500000, 10000000};
 
-/* One family of one unlabelled sample. */
-static void render_one_u64(metrics_buf_t *b, const char *name, const char *type, const char *help,
-                           uint64_t v)
-{
-    metrics_render_family(b, name, type, help);
-    metrics_render_u64(b, name, NULL, v);
-}
-
+/* One family of one unlabelled sample (metrics_render_one_u64, for a signed gauge). */
 static void render_one_i64(metrics_buf_t *b, const char *name, const char *help, int64_t v)
 {
     metrics_render_family(b, name, "gauge", help);
@@ -89,8 +82,8 @@ int worker_metrics_render(const worker_metrics_t *m, char *buf, size_t cap)
             (const metrics_counter_t *)((const char *)m + results[i].offset);
         metrics_render_u64(&b, MSGS, results[i].label, metrics_counter_get(c));
     }
-    render_one_u64(&b, "activity_consumer_batches_total", "counter",
-                   "Batches stored and acknowledged.", metrics_counter_get(&m->batches));
+    metrics_render_one_u64(&b, "activity_consumer_batches_total", "counter",
+                           "Batches stored and acknowledged.", metrics_counter_get(&m->batches));
     metrics_render_family(&b, "activity_consumer_insert_duration_seconds", "histogram",
                           "Duration of one insert_many call, successful or not.");
     metrics_render_histogram(&b, "activity_consumer_insert_duration_seconds", NULL,
@@ -100,9 +93,9 @@ int worker_metrics_render(const worker_metrics_t *m, char *buf, size_t cap)
     render_one_i64(&b, "activity_consumer_paused",
                    "Workers not consuming until the database answers again.",
                    metrics_gauge_get(&m->paused));
-    render_one_u64(&b, "activity_consumer_reconnects_total", "counter",
-                   "Broker connections lost and re-established.",
-                   metrics_counter_get(&m->reconnects));
+    metrics_render_one_u64(&b, "activity_consumer_reconnects_total", "counter",
+                           "Broker connections lost and re-established.",
+                           metrics_counter_get(&m->reconnects));
     if (b.truncated)
         return ERR_FULL;
     return (int)b.len;
