@@ -190,6 +190,24 @@ def http_request(port, method, path, body=None, headers=None, source=None, timeo
         conn.close()
 
 
+def raw_request(port, method, path, body=None, headers=(), source=None, timeout=15.0):
+    """One request on a new connection with headers as a list of (name, value): a name may
+    repeat, each pair being sent as its own header line."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return Response(resp.status, resp.reason, resp.msg, resp.read())
+    finally:
+        conn.close()
+
+
 # ---- broker ---------------------------------------------------------------------------------------
 
 def queue_message_count(queue):

@@ -47,24 +47,6 @@ def drain(queue):
     harness.read_messages(queue, count=10**6, timeout=0.3)
 
 
-def raw_request(port, method, path, body=None, headers=(), source=None, timeout=15.0):
-    """One request on a new connection with headers as a list of (name, value): a name may
-    repeat, each pair being sent as its own header line."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
-                                      source_address=(source, 0) if source else None)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        return harness.Response(resp.status, resp.reason, resp.msg, resp.read())
-    finally:
-        conn.close()
-
-
 def encode(obj):
     return json.dumps(obj).encode("utf-8")
 
@@ -744,8 +726,8 @@ class ForwardedForLines(IngestTestCase):
     def post(self, xff_lines):
         headers = [("Content-Type", "application/json")]
         headers += [("X-Forwarded-For", line) for line in xff_lines]
-        return raw_request(self.api.port, "POST", ROUTE, body=encode(new_activity()),
-                           headers=headers, source="127.0.0.1")
+        return harness.raw_request(self.api.port, "POST", ROUTE, body=encode(new_activity()),
+                                   headers=headers, source="127.0.0.1")
 
     def test_xff_last_line_is_the_key(self):
         ids = []

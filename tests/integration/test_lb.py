@@ -19,7 +19,6 @@ Needs Debian's haproxy (scripts/test.sh installs it; exit 77 when it is missing)
 single-node broker of scripts/services.sh (harness.RABBITMQ_URL). HAProxy and the replicas are
 stopped in the class cleanup, also when a test or the set-up fails."""
 
-import http.client
 import json
 import os
 import shutil
@@ -194,19 +193,9 @@ class HAProxy:
 def post_through(port, event, source, header_lines=()):
     """POSTs event to the balancer on a new connection from source; header_lines is a list of
     (name, value) sent as they are, repeats included. Returns a harness.Response."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20, source_address=(source, 0))
-    try:
-        body = json.dumps(event).encode()
-        conn.putrequest("POST", ROUTE)
-        conn.putheader("Content-Type", "application/json")
-        conn.putheader("Content-Length", str(len(body)))
-        for name, value in header_lines:
-            conn.putheader(name, value)
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        return harness.Response(resp.status, resp.reason, resp.msg, resp.read())
-    finally:
-        conn.close()
+    return harness.raw_request(port, "POST", ROUTE, body=json.dumps(event).encode(),
+                               headers=[("Content-Type", "application/json"), *header_lines],
+                               source=source, timeout=20)
 
 
 def drain_ids(queue):
